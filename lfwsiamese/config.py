@@ -1,0 +1,298 @@
+"""Experiment configuration as frozen dataclasses, serialised to JSON and hashed for record names.
+
+Everything a sweep or ablation varies is a field here, so no experiment needs a code change.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+HEADS = ("l1_sigmoid", "cosine")
+OPTIMIZERS = ("adam", "sgd")
+VALIDATIONS = ("person", "pair")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "gelu", "swish")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How images become tensors and how validation is split off the training pairs."""
+
+    crop: tuple[int, ...] = ()  # (left, top, right, bottom) in the 250x250 frame; () = whole image
+    size: int = 105  # output side in pixels (the reference resized 250 -> 105)
+    pixel_scale: float = 1.0  # the reference fed raw 0..255 values; 1/255 scales to 0..1
+    validation: str = "person"  # "person": person-disjoint; "pair": the reference's random 20% of pairs
+    val_fraction: float = 0.2
+    augment: str = ""  # comma-separated: flip, shift, rotate, brightness, contrast; "" = none
+
+    def validate(self) -> None:
+        if self.crop and (len(self.crop) != 4 or not (0 <= self.crop[0] < self.crop[2] <= 250 and 0 <= self.crop[1] < self.crop[3] <= 250)):
+            raise ConfigError(f"data.crop={self.crop!r}: expected (left, top, right, bottom) inside 0..250 with left<right, top<bottom, or () for the whole image")
+        if not 8 <= self.size <= 250:
+            raise ConfigError(f"data.size={self.size}: expected an integer between 8 and 250")
+        if self.pixel_scale <= 0:
+            raise ConfigError(f"data.pixel_scale={self.pixel_scale}: must be > 0 (1.0 keeps 0..255, 0.00392156862745098 scales to 0..1)")
+        if self.validation not in VALIDATIONS:
+            raise ConfigError(f"data.validation={self.validation!r}: allowed values are {VALIDATIONS}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction={self.val_fraction}: must be strictly between 0 and 1")
+        for a in filter(None, self.augment.split(",")):
+            if a not in ("flip", "shift", "rotate", "brightness", "contrast"):
+                raise ConfigError(f"data.augment contains {a!r}: allowed are flip, shift, rotate, brightness, contrast")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The twin tower and the head. Defaults are the reference network."""
+
+    filters: tuple[int, ...] = (64, 128, 128, 256)
+    kernels: tuple[int, ...] = (10, 7, 4, 4)
+    pools: tuple[int, ...] = (1, 1, 1, 0)  # 1 = max-pool 2x2 after that conv
+    batch_norm: bool = True
+    activation: str = "relu"
+    dense_units: int = 4096
+    dense_activation: str = "sigmoid"
+    conv_l2: float = 2e-4
+    dense_l2: float = 2e-3
+    kernel_init: str = "normal:0:0.01"  # "normal:mean:std", or a Keras name: glorot_uniform, he_normal, ...
+    bias_init: str = "normal:0.5:0.01"
+    dense_init: str = "normal:0:0.01"
+    first_conv_bias: bool = True  # the reference's README says none; its parameter count says it had one
+    dropout: float = 0.4
+    head: str = "l1_sigmoid"
+
+    def validate(self) -> None:
+        n = len(self.filters)
+        if n == 0 or len(self.kernels) != n or len(self.pools) != n:
+            raise ConfigError(
+                f"model.filters, model.kernels and model.pools must have the same non-zero length; got "
+                f"{len(self.filters)}, {len(self.kernels)}, {len(self.pools)}"
+            )
+        if any(f < 1 for f in self.filters) or any(k < 1 for k in self.kernels):
+            raise ConfigError(f"model.filters={self.filters} and model.kernels={self.kernels} must be positive")
+        if self.activation not in ACTIVATIONS or self.dense_activation not in ACTIVATIONS:
+            raise ConfigError(f"model.activation / model.dense_activation: allowed values are {ACTIVATIONS}")
+        if self.head not in HEADS:
+            raise ConfigError(f"model.head={self.head!r}: allowed values are {HEADS}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout={self.dropout}: must be in [0, 1)")
+        if self.conv_l2 < 0 or self.dense_l2 < 0:
+            raise ConfigError("model.conv_l2 and model.dense_l2 must be >= 0")
+        if self.dense_units < 1:
+            raise ConfigError(f"model.dense_units={self.dense_units}: must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and stopping. Defaults are the reference's (Adam 5e-5, batch 32, 10 epochs)."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    epochs: int = 10
+    early_stopping: bool = True
+    es_monitor: str = "val_loss"
+    es_min_delta: float = 0.1
+    es_patience: int = 5
+    restore_best: bool = False
+    precision: str = "auto"  # auto = mixed_bfloat16 where the CPU/GPU has fast bf16, else float32
+    jit_compile: bool = False
+    deterministic: bool = True
+    test_each_epoch: bool = True  # recorded for the stopping chapter; never used for any choice
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"train.optimizer={self.optimizer!r}: allowed values are {OPTIMIZERS}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"train.learning_rate={self.learning_rate}: must be > 0 (the reference used 5e-5)")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size={self.batch_size}: must be >= 1 (the reference used 32)")
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs={self.epochs}: must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision={self.precision!r}: allowed values are {PRECISIONS}")
+        if self.es_patience < 0 or self.es_min_delta < 0:
+            raise ConfigError("train.es_patience and train.es_min_delta must be >= 0")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: what is trained, on what, how, with which seed."""
+
+    name: str = "reference"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "ExperimentConfig":
+        if not self.name or any(c in self.name for c in "/\\ \t"):
+            raise ConfigError(f"name={self.name!r}: use a short name without spaces or slashes")
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed}: must be >= 0")
+        self.data.validate()
+        self.model.validate()
+        self.train.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @property
+    def hash(self) -> str:
+        """Short content hash: identical configs share a record."""
+        # Only fields that differ from their defaults enter the hash, so adding a new field (whose default
+        # keeps the old behaviour) leaves every stored record's name unchanged.
+        canon = json.dumps(_non_defaults(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:10]
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.name}-s{self.seed}-{self.hash}"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentConfig":
+        return _from_dict(cls, d, "")
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        return cls.from_dict(json.loads(text))
+
+
+def _non_defaults(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            sub = _non_defaults(v)
+            if sub:
+                out[f.name] = sub
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.name in ("name", "seed") or v != default:
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _from_dict(cls: type, d: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"unknown configuration key(s) {sorted(prefix + k for k in unknown)}; known: {sorted(prefix + k for k in known)}")
+    kwargs = {}
+    for k, v in d.items():
+        t = hints[k]
+        if dataclasses.is_dataclass(t):
+            kwargs[k] = _from_dict(t, v, f"{prefix}{k}.")
+        elif typing.get_origin(t) is tuple:
+            kwargs[k] = tuple(v)
+        else:
+            kwargs[k] = v
+    return cls(**kwargs)
+
+
+def _parse_value(key: str, raw: str, t: Any) -> Any:
+    """Parse a --set value for a field of type t; the error names the key and what is allowed."""
+    try:
+        if t is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if t is int:
+            return int(raw)
+        if t is float:
+            return float(raw)
+        if t is str:
+            return raw
+        if typing.get_origin(t) is tuple:
+            raw = raw.strip().strip("()[]")
+            return tuple(int(x) for x in raw.split(",") if x.strip())
+    except ValueError:
+        pass
+    tname = {bool: "true/false", int: "an integer", float: "a number", str: "text"}.get(t, "comma-separated integers")
+    raise ConfigError(f"--set {key}={raw!r}: expected {tname}")
+
+
+def field_index() -> dict[str, str]:
+    """Every settable key, dotted (train.learning_rate), with unique short names (learning_rate) too."""
+    out: dict[str, str] = {"name": "name", "seed": "seed"}
+    short: dict[str, list[str]] = {}
+    for sect in ("data", "model", "train"):
+        cls = typing.get_type_hints(ExperimentConfig)[sect]
+        for f in fields(cls):
+            dotted = f"{sect}.{f.name}"
+            out[dotted] = dotted
+            short.setdefault(f.name, []).append(dotted)
+    for s, full in short.items():
+        if len(full) == 1:
+            out.setdefault(s, full[0])
+    return out
+
+
+def with_overrides(cfg: ExperimentConfig, overrides: Mapping[str, str | Any]) -> ExperimentConfig:
+    """Apply `key=value` overrides (dotted or unique short keys); strings are parsed by field type."""
+    index = field_index()
+    for key, value in overrides.items():
+        if key not in index:
+            raise ConfigError(f"--set {key}=...: unknown key; allowed keys: {', '.join(sorted(k for k in index if '.' in k))}")
+        dotted = index[key]
+        if "." not in dotted:
+            t = typing.get_type_hints(ExperimentConfig)[dotted]
+            v = _parse_value(key, value, t) if isinstance(value, str) else value
+            cfg = replace(cfg, **{dotted: v})
+            continue
+        sect, fname = dotted.split(".")
+        sub = getattr(cfg, sect)
+        t = typing.get_type_hints(type(sub))[fname]
+        v = _parse_value(key, value, t) if isinstance(value, str) else value
+        cfg = replace(cfg, **{sect: replace(sub, **{fname: v})})
+    return cfg
+
+
+def parse_set_args(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set train.learning_rate=1e-4")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _reference() -> ExperimentConfig:
+    return ExperimentConfig(name="reference")
+
+
+#: Named configurations; `get_config(name)` returns a fresh copy.
+CONFIGS: dict[str, ExperimentConfig] = {
+    "reference": _reference(),
+    # The reference's own validation: a random 20% of the training pairs (people leak into it).
+    "reference-pairval": ExperimentConfig(name="reference-pairval", data=DataConfig(validation="pair")),
+    # The reference in float32 (for the precision comparison of the speed chapter).
+    "reference-fp32": ExperimentConfig(name="reference-fp32", train=TrainConfig(precision="float32")),
+}
+
+
+def get_config(name: str, seed: int | None = None, overrides: Mapping[str, str] | None = None) -> ExperimentConfig:
+    if name not in CONFIGS:
+        raise ConfigError(f"unknown config {name!r}; available: {', '.join(sorted(CONFIGS))}")
+    cfg = CONFIGS[name]
+    if seed is not None:
+        cfg = replace(cfg, seed=seed)
+    if overrides:
+        cfg = with_overrides(cfg, overrides)
+    return cfg.validate()
+

@@ -1,0 +1,31 @@
+"""The package's own exceptions: user errors that the command line prints as one message."""
+from __future__ import annotations
+
+
+class LfwSiameseError(Exception):
+    """A problem the user can fix; the message says what, where and how."""
+
+
+class DataError(LfwSiameseError, ValueError):
+    """The data folder, an image or an archive is missing, malformed or not the expected one."""
+
+
+class ProtocolError(DataError):
+    """A protocol file (pairs/people) does not parse or does not match the images."""
+
+    def __init__(self, source: str, line_no: int | None, line: str | None, expected: str) -> None:
+        where = f"{source}:{line_no}" if line_no is not None else source
+        shown = f": {line!r}" if line is not None else ""
+        super().__init__(f"{where}{shown}: {expected}")
+        self.source = source
+        self.line_no = line_no
+        self.line = line
+        self.expected = expected
+
+
+class ConfigError(LfwSiameseError, ValueError):
+    """A configuration value or override is invalid."""
+
+
+class RunError(LfwSiameseError):
+    """A run folder is incomplete or does not match the model asked for."""

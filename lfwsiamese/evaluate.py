@@ -1,0 +1,97 @@
+"""Verification metrics from scores: threshold chosen on validation only, then applied to test.
+
+Metrics come from scikit-learn where it has them (ROC, AUC, confusion matrix).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+from .errors import LfwSiameseError
+
+
+def _check(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel().astype(int)
+    if s.shape != y.shape:
+        raise LfwSiameseError(f"{what}: {s.size} scores but {y.size} labels")
+    if s.size == 0:
+        raise LfwSiameseError(f"{what}: no pairs to evaluate")
+    if not np.isfinite(s).all():
+        raise LfwSiameseError(f"{what}: {int((~np.isfinite(s)).sum())} scores are NaN or infinite (training diverged?)")
+    if set(np.unique(y)) - {0, 1}:
+        raise LfwSiameseError(f"{what}: labels must be 0 (different) or 1 (same)")
+    return s, y
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold maximising accuracy on these (validation) pairs; ties go to the middle of the best run."""
+    s, y = _check(scores, labels, "threshold selection")
+    u = np.unique(s)
+    cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
+    # accuracy of "same if score > t" for each candidate, vectorised through sorting
+    order = np.argsort(s)
+    s_sorted, y_sorted = s[order], y[order]
+    n_pos = y.sum()
+    idx = np.searchsorted(s_sorted, cands, side="right")  # pairs with score <= t are predicted different
+    neg_below = np.concatenate([[0], np.cumsum(1 - y_sorted)])[idx]
+    pos_above = n_pos - np.concatenate([[0], np.cumsum(y_sorted)])[idx]
+    acc = (neg_below + pos_above) / len(s)
+    best = np.flatnonzero(acc == acc.max())
+    return float(cands[best[len(best) // 2]])
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    k = int(np.nanargmin(np.abs(fnr - fpr)))
+    # linear interpolation between the two ROC points around the crossing
+    if k + 1 < len(fpr) and (fnr[k] - fpr[k]) * (fnr[k + 1] - fpr[k + 1]) < 0:
+        d0, d1 = fnr[k] - fpr[k], fnr[k + 1] - fpr[k + 1]
+        w = d0 / (d0 - d1)
+        return float(fpr[k] + w * (fpr[k + 1] - fpr[k]))
+    return float((fpr[k] + fnr[k]) / 2)
+
+
+def tar_at_far(labels: np.ndarray, scores: np.ndarray, far: float) -> float:
+    """True accept rate at the largest false accept rate not above `far` (0 if none reachable)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    ok = fpr <= far + 1e-12
+    return float(tpr[ok].max()) if ok.any() else 0.0
+
+
+def metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Every metric of one set of pairs at a given threshold (plus threshold-free ones)."""
+    s, y = _check(scores, labels, "metrics")
+    pred = (s > threshold).astype(int)
+    out: dict[str, Any] = {
+        "n_pairs": int(len(s)),
+        "accuracy": float((pred == y).mean()),
+        "accuracy_at_0.5": float(((s > 0.5).astype(int) == y).mean()),
+        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),  # rows: true different, same
+    }
+    if len(np.unique(y)) == 2:
+        out.update({
+            "auc": float(roc_auc_score(y, s)),
+            "eer": equal_error_rate(y, s),
+            "tar_at_far_1e-2": tar_at_far(y, s, 1e-2),
+            "tar_at_far_1e-3": tar_at_far(y, s, 1e-3),
+        })
+    return out
+
+
+def evaluate_scores(val_scores: np.ndarray, val_labels: np.ndarray,
+                    test_scores: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> dict[str, Any]:
+    """Choose the threshold on validation, report both sets. Test labels are never read for any choice."""
+    t = best_threshold(val_scores, val_labels)
+    out: dict[str, Any] = {"threshold": t, "threshold_source": "validation (max accuracy)", "val": metrics(val_scores, val_labels, t)}
+    if test_scores is not None and test_labels is not None:
+        out["test"] = metrics(test_scores, test_labels, t)
+    return out
+
+
+def roc(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    fpr, tpr, thr = roc_curve(np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64))
+    return {"fpr": fpr, "tpr": tpr, "thresholds": thr}

@@ -1,0 +1,100 @@
+"""Named plans of runs (the book's sweeps). Running a plan skips finished records and resumes the interrupted one."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Callable
+
+from .config import ExperimentConfig, get_config, with_overrides
+from .errors import ConfigError, RunError
+from .experiments import Record, find_record, load_or_run
+
+LR_GRID = (5e-6, 1e-5, 3e-5, 5e-5, 7e-5, 1e-4, 1e-3)
+EPOCH_GRID = (1, 2, 3, 5, 10, 15, 20, 30)
+BATCH_GRID = (8, 16, 32, 48, 64)
+INIT_SCHEMES = {
+    "koch": {"model.kernel_init": "normal:0:0.01", "model.bias_init": "normal:0.5:0.01", "model.dense_init": "normal:0:0.01"},
+    "glorot": {"model.kernel_init": "glorot_uniform", "model.bias_init": "zeros", "model.dense_init": "glorot_uniform"},
+    "he": {"model.kernel_init": "he_normal", "model.bias_init": "zeros", "model.dense_init": "he_normal"},
+}
+
+
+def _ref(seed: int, name: str = "reference", **overrides) -> ExperimentConfig:
+    cfg = get_config("reference", seed=seed)
+    cfg = replace(cfg, name=name)
+    return with_overrides(cfg, overrides).validate() if overrides else cfg.validate()
+
+
+def plan_reproduction() -> list[ExperimentConfig]:
+    return [get_config("reference", seed=s) for s in (0, 1, 2)] + [get_config("reference-pairval", seed=0)]
+
+
+def plan_precision() -> list[ExperimentConfig]:
+    return [get_config("reference-fp32", seed=s) for s in (0, 1, 2)]
+
+
+def plan_lr(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
+    return [_ref(s, "sweep-lr", **{"train.learning_rate": lr}) for lr in LR_GRID for s in seeds]
+
+
+def plan_batch(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
+    return [_ref(s, "sweep-batch", **{"train.batch_size": b}) for b in BATCH_GRID for s in seeds]
+
+
+def plan_epochs(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
+    """One 30-epoch run without early stopping per seed; epoch k of it is the k-epoch run (no schedule)."""
+    return [_ref(s, "sweep-epochs", **{"train.epochs": max(EPOCH_GRID), "train.early_stopping": False}) for s in seeds]
+
+
+def plan_init(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
+    out = []
+    for scheme, ov in INIT_SCHEMES.items():
+        for bias in (True, False):
+            for s in seeds:
+                out.append(_ref(s, f"init-{scheme}-{'bias' if bias else 'nobias'}", **ov, **{"model.first_conv_bias": bias}))
+    return out
+
+
+PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
+    "reproduction": plan_reproduction,
+    "precision": plan_precision,
+    "epochs": plan_epochs,
+    "lr": plan_lr,
+    "batch": plan_batch,
+    "init": plan_init,
+}
+
+
+def get_plan(name: str) -> list[ExperimentConfig]:
+    if name == "all":
+        return [c for p in PLANS.values() for c in p()]
+    if name not in PLANS:
+        raise ConfigError(f"unknown plan {name!r}; available: all, {', '.join(PLANS)}")
+    return PLANS[name]()
+
+
+def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
+             progress: bool = True, dry_run: bool = False) -> list[Record]:
+    """Every run of the plan, in order; finished records are skipped, a run locked by another process too."""
+    cfgs = get_plan(name)
+    done = [c for c in cfgs if find_record(c, results) is not None]
+    print(f"plan {name}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
+    out: list[Record] = []
+    for k, cfg in enumerate(cfgs):
+        rec = find_record(cfg, results)
+        status = "done" if rec else "to run"
+        print(f"[{k + 1}/{len(cfgs)}] {cfg.run_name}: {status}", file=sys.stderr)
+        if rec or dry_run:
+            if rec:
+                out.append(rec)
+            continue
+        t = time.perf_counter()
+        try:
+            out.append(load_or_run(cfg, data=data, results=results, progress=progress))
+        except RunError as e:  # locked by a concurrent sweep: leave it to that process
+            print(f"  skipped: {e}", file=sys.stderr)
+            continue
+        print(f"  finished in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return out

@@ -1,0 +1,251 @@
+"""Train a Siamese network from a config and write its complete record.
+
+Resumable: an interrupted run (Ctrl-C, SIGTERM, a kill) continues from its last finished epoch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import protocols as P
+from .config import ExperimentConfig
+from .data import ImageStore, Preprocess, Split, load_images, make_split, require_data_dir, splits_dir
+from .errors import RunError
+from .evaluate import evaluate_scores, metrics
+from .experiments import (Record, atomic_write_json, atomic_write_text, environment, load_record, run_dir_for,
+                          run_lock)
+
+
+def has_fast_bf16() -> bool:
+    """AMX/AVX512-BF16 CPUs and Ampere-or-newer GPUs run bfloat16 matrix work natively."""
+    import tensorflow as tf
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        if details.get("compute_capability", (0, 0)) >= (8, 0):
+            return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    return "mixed_bfloat16" if has_fast_bf16() else "float32"
+
+
+def setup(cfg: ExperimentConfig) -> str:
+    """Seeds, determinism, precision policy. Returns the policy actually used."""
+    import keras
+    import tensorflow as tf
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    policy = resolve_precision(cfg.train.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def view1_data(cfg: ExperimentConfig, data: str | os.PathLike | None, progress: bool = True) -> tuple[ImageStore, Split, list[P.Pair]]:
+    data_dir = require_data_dir(data)
+    sdir = splits_dir(data_dir)
+    store = load_images(data_dir, Preprocess(tuple(cfg.data.crop), cfg.data.size), progress=progress)
+    train_pairs = P.load_pairs("pairsDevTrain.txt", sdir)
+    test_pairs = P.load_pairs("pairsDevTest.txt", sdir)
+    split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.seed)
+    return store, split, test_pairs
+
+
+def predict_pairs(model: Any, store: ImageStore, pairs: Any, pixel_scale: float, batch_size: int = 128) -> np.ndarray:
+    from .pipeline import pair_dataset
+    a, b, y = store.rows(pairs)
+    ds = pair_dataset(store.array, a, b, y, batch_size, pixel_scale=pixel_scale)
+    return model.predict(ds, verbose=0).astype(np.float64).ravel()
+
+
+def _scores_frame(pairs: Any, scores: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({
+        "name_a": [p.a.name for p in pairs], "index_a": [p.a.index for p in pairs],
+        "name_b": [p.b.name for p in pairs], "index_b": [p.b.index for p in pairs],
+        "label": [p.label for p in pairs], "score": scores,
+    })
+
+
+def _sha_lines(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
+
+
+def build_compiled(cfg: ExperimentConfig) -> Any:
+    import keras
+    from .models import build_siamese
+    model = build_siamese(cfg.model, cfg.data.size)
+    lr = cfg.train.learning_rate
+    opt = keras.optimizers.Adam(lr) if cfg.train.optimizer == "adam" else keras.optimizers.SGD(lr, momentum=0.5)
+    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    return model
+
+
+def _backup_epoch(run_dir: Path) -> int:
+    """The number of epochs a previous, interrupted process finished (0 for a fresh run)."""
+    meta = run_dir / "_backup" / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+    except (ValueError, KeyError, OSError):
+        return 0
+
+
+def _seed_generators(model: Any) -> list:
+    out = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        out.extend(getattr(layer, "_seed_generators", []) or [])
+    return out
+
+
+def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageStore, test_pairs: Any, progress: bool) -> list:
+    import keras
+
+    class EpochExtras(keras.callbacks.Callback):
+        """Epoch time, the L2 part of the loss, and (never used for choices) test metrics."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            logs["epoch_seconds"] = time.perf_counter() - self._t
+            logs["l2_penalty"] = float(sum(float(keras.ops.convert_to_numpy(l)) for l in self.model.losses)) if self.model.losses else 0.0
+            if cfg.train.test_each_epoch:
+                s = predict_pairs(self.model, store, test_pairs, cfg.data.pixel_scale)
+                y = np.array([p.label for p in test_pairs])
+                m = metrics(s, y, 0.5)
+                eps = 1e-7
+                logs["test_loss_unused_for_choices"] = float(-np.mean(y * np.log(np.clip(s, eps, 1)) + (1 - y) * np.log(np.clip(1 - s, eps, 1))))
+                logs["test_accuracy_unused_for_choices"] = m["accuracy_at_0.5"]
+                logs["test_auc_unused_for_choices"] = m["auc"]
+
+    class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+        """EarlyStopping whose counters are rebuilt from the CSV log when a run resumes."""
+
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            log = run_dir / "history.csv"
+            if log.is_file():
+                try:
+                    hist = pd.read_csv(log)
+                except (pd.errors.EmptyDataError, pd.errors.ParserError):
+                    return
+                for _, row in hist.iterrows():
+                    cur = float(row[self.monitor])
+                    if self.best is None or self._is_improvement(cur, self.best):
+                        self.best, self.wait, self.best_epoch = cur, 0, int(row["epoch"])
+                    else:
+                        self.wait += 1
+
+    class EpochSeeds(keras.callbacks.Callback):
+        """Dropout's random stream restarts from (seed, epoch) each epoch, so a resumed run matches."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            for k, sg in enumerate(_seed_generators(self.model)):
+                sg.state.assign(np.array([cfg.seed * 1009 + k, epoch * 1_000_000], dtype=sg.state.dtype))
+
+    cbs: list = [EpochSeeds(), EpochExtras()]
+    if cfg.train.early_stopping:
+        cbs.append(ResumableEarlyStopping(monitor=cfg.train.es_monitor, min_delta=cfg.train.es_min_delta,
+                                          patience=cfg.train.es_patience, restore_best_weights=cfg.train.restore_best,
+                                          verbose=1 if progress else 0))
+    cbs += [
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False),
+        keras.callbacks.BackupAndRestore(str(run_dir / "_backup"), delete_checkpoint=False),
+    ]
+    return cbs
+
+
+def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
+              progress: bool = True, save_model: bool = True, extra_callbacks: Sequence[Any] = ()) -> Record:
+    """Train `cfg` on View 1 (person-disjoint validation by default), evaluate, and store the record."""
+    cfg.validate()
+    run_dir = run_dir_for(cfg, results)
+    with run_lock(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / "metrics.json").is_file():
+            return load_record(run_dir)
+        policy = setup(cfg)
+        store, split, test_pairs = view1_data(cfg, data, progress)
+        from .pipeline import pair_dataset, steps_per_epoch, training_dataset
+        ta, tb, ty = store.rows(split.train)
+        va, vb, vy = store.rows(split.val)
+        first_epoch = _backup_epoch(run_dir)
+        resumed = first_epoch > 0
+        log = run_dir / "history.csv"
+        if not resumed:  # leftovers of a run that never finished an epoch
+            shutil.rmtree(run_dir / "_backup", ignore_errors=True)
+            log.unlink(missing_ok=True)
+        elif log.is_file():  # keep exactly the epochs the backup holds (a kill may fall between log and backup)
+            atomic_write_text(log, pd.read_csv(log).iloc[:first_epoch].to_csv(index=False))
+        train_ds = training_dataset(store.array, ta, tb, ty, cfg.train.batch_size, seed=cfg.seed, first_epoch=first_epoch,
+                                    epochs=cfg.train.epochs, pixel_scale=cfg.data.pixel_scale, augment=cfg.data.augment)
+        val_ds = pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale)
+        model = build_compiled(cfg)
+        atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+        t0 = time.perf_counter()
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
+                  steps_per_epoch=steps_per_epoch(len(ta), cfg.train.batch_size),
+                  callbacks=_callbacks(cfg, run_dir, model, store, test_pairs, progress) + list(extra_callbacks),
+                  verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
+        fit_seconds = time.perf_counter() - t0
+        hist = pd.read_csv(run_dir / "history.csv")
+        if hist.empty:
+            raise RunError(f"{run_dir}: training logged no epoch")
+        hist = hist.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+        t1 = time.perf_counter()
+        val_s = predict_pairs(model, store, split.val, cfg.data.pixel_scale)
+        test_s = predict_pairs(model, store, test_pairs, cfg.data.pixel_scale)
+        predict_seconds = time.perf_counter() - t1
+        res = evaluate_scores(val_s, vy, test_s, np.array([p.label for p in test_pairs]))
+        train_images = sorted({r.relpath for p in split.train for r in (p.a, p.b)})
+        train_people = sorted({n for p in split.train for n in p.people})
+        epoch_time_total = float(hist["epoch_seconds"].sum())
+        res.update({
+            "epochs_run": int(len(hist)),
+            "fit_seconds": epoch_time_total,
+            "fit_seconds_this_process": fit_seconds,
+            "resumed": resumed,
+            "train_pairs": len(split.train), "val_pairs": len(split.val), "test_pairs": len(test_pairs),
+            "train_pairs_per_second": len(split.train) * len(hist) / epoch_time_total if epoch_time_total else None,
+            "predict_seconds_val_and_test": predict_seconds,
+            "predict_pairs_per_second": (len(split.val) + len(test_pairs)) / predict_seconds,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "validation": split.kind,
+            "train_images_count": len(train_images), "train_images_sha256": _sha_lines(train_images),
+            "train_people_count": len(train_people), "train_people_sha256": _sha_lines(train_people),
+            "final_train_loss": float(hist["loss"].iloc[-1]), "final_val_loss": float(hist["val_loss"].iloc[-1]),
+            "final_l2_penalty": float(hist["l2_penalty"].iloc[-1]),
+        })
+        atomic_write_text(run_dir / "history.csv", hist.to_csv(index=False))
+        atomic_write_text(run_dir / "scores.csv", _scores_frame(test_pairs, test_s).to_csv(index=False))
+        atomic_write_text(run_dir / "val_scores.csv", _scores_frame(split.val, val_s).to_csv(index=False))
+        atomic_write_json(run_dir / "env.json", environment(policy, cfg.train.jit_compile))
+        if save_model:  # an uncompiled copy: no optimizer state, a third of the size
+            from .models import build_siamese
+            clean = build_siamese(cfg.model, cfg.data.size)
+            clean.set_weights(model.get_weights())
+            tmp = run_dir / ".model.tmp.keras"
+            clean.save(tmp)
+            os.replace(tmp, run_dir / "model.keras")
+        atomic_write_json(run_dir / "metrics.json", res)  # last: its presence marks the record complete
+        shutil.rmtree(run_dir / "_backup", ignore_errors=True)
+        return load_record(run_dir)

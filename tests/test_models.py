@@ -1,0 +1,50 @@
+"""The reference network's parameter count, config-driven variations, and safe save/load."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lfwsiamese.config import ModelConfig, get_config
+from lfwsiamese.errors import ConfigError
+from lfwsiamese.models import build_siamese, layer_table, load_model, parameter_counts
+
+
+@pytest.fixture(scope="module")
+def reference_model() -> keras.Model:
+    keras.mixed_precision.set_global_policy("float32")
+    return build_siamese(get_config("reference").model, 105)
+
+
+def test_reference_parameter_count_matches_the_reference(reference_model: keras.Model) -> None:
+    assert parameter_counts(reference_model) == {"total": 38_954_049, "trainable": 38_952_897, "non_trainable": 1_152}
+
+
+def test_first_conv_bias_is_exactly_the_64_parameter_difference() -> None:
+    m = build_siamese(ModelConfig(first_conv_bias=False), 105)
+    assert parameter_counts(m)["total"] == 38_954_049 - 64
+
+
+def test_layer_table_describes_the_tower(reference_model: keras.Model) -> None:
+    rows = {r["layer"]: r for r in layer_table(reference_model)}
+    assert rows["conv1"]["kernel"] == "10x10" and rows["conv1"]["filters/units"] == 64
+    assert rows["conv4"]["output"] == (6, 6, 256)
+    assert rows["embedding"]["params"] == 9216 * 4096 + 4096
+
+
+def test_save_and_load_with_safe_mode_gives_identical_predictions(tmp_path) -> None:
+    cfg = ModelConfig(filters=(4, 8), kernels=(3, 3), pools=(1, 1), dense_units=8)
+    for head in ("l1_sigmoid", "cosine"):
+        m = build_siamese(ModelConfig(**{**cfg.__dict__, "head": head}), 24)
+        path = tmp_path / f"{head}.keras"
+        m.save(path)
+        m2 = load_model(str(path))
+        x = np.random.default_rng(0).random((3, 24, 24, 1)).astype("float32")
+        np.testing.assert_allclose(m.predict([x, x[::-1]], verbose=0), m2.predict([x, x[::-1]], verbose=0), rtol=1e-6)
+
+
+def test_impossible_architecture_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="does not fit|feature map"):
+        build_siamese(ModelConfig(), 16)
+    with pytest.raises(ConfigError, match="same non-zero length"):
+        build_siamese(ModelConfig(filters=(4,), kernels=(3, 3), pools=(1,)), 32)
