@@ -101,9 +101,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
-    res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not args.quiet)
+    from .bench import format_table, run_bench
+    from .experiments import atomic_write_json, environment
+    res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not (args.quiet or args.json),
+                    precision=args.precision, jit_compile=args.jit)
+    res["env"] = environment(res["ours"]["precision"], args.jit)
+    if args.out:
+        atomic_write_json(Path(args.out), res)
     if args.json:
+        print(format_table(res), file=sys.stderr)
         print(json.dumps(res, indent=2))
     return 0
 
@@ -161,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(b)
     b.add_argument("--steps", type=int, default=12, help="timed training steps per method (after warm-up)")
     b.add_argument("--batch-size", type=int, default=32)
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON (the table goes to stderr)")
+    b.add_argument("--out", help="also write the JSON to this file (e.g. results/bench/cpu.json)")
+    b.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
     b.set_defaults(func=cmd_bench)
     return p
 

@@ -170,6 +170,7 @@ class ExperimentConfig:
 
 def _non_defaults(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    hints = typing.get_type_hints(type(obj))
     for f in fields(obj):
         v = getattr(obj, f.name)
         if dataclasses.is_dataclass(v):
@@ -177,6 +178,8 @@ def _non_defaults(obj: Any) -> dict[str, Any]:
             if sub:
                 out[f.name] = sub
             continue
+        if hints[f.name] is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)  # 1 == 1.0: equal configs must hash alike (JSON would write "1" vs "1.0")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
         if f.name in ("name", "seed") or v != default:
             out[f.name] = list(v) if isinstance(v, tuple) else v
@@ -259,7 +262,7 @@ def with_overrides(cfg: ExperimentConfig, overrides: Mapping[str, str | Any]) ->
         t = typing.get_type_hints(type(sub))[fname]
         v = _parse_value(key, value, t) if isinstance(value, str) else value
         cfg = replace(cfg, **{sect: replace(sub, **{fname: v})})
-    return cfg
+    return cfg.validate()  # a bad value is refused here, naming its key, not later in training
 
 
 def parse_set_args(items: list[str] | None) -> dict[str, str]:

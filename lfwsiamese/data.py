@@ -330,7 +330,7 @@ def load_images(data: str | os.PathLike | None = None, pre: Preprocess = Preproc
             arr = np.load(cfile, allow_pickle=False)
             if arr.shape == (len(paths), pre.size, pre.size) and arr.dtype == np.uint8:
                 return ImageStore(paths, arr, pre)
-        except (OSError, ValueError):
+        except (OSError, ValueError, EOFError):  # np.load raises EOFError on an empty file
             pass  # a damaged cache is rebuilt below
     workers = workers or min(os.cpu_count() or 1, 8)
     chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]

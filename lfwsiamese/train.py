@@ -147,6 +147,8 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
                     hist = pd.read_csv(log)
                 except (pd.errors.EmptyDataError, pd.errors.ParserError):
                     return
+                if self.monitor_op is None:
+                    self._set_monitor_op()
                 for _, row in hist.iterrows():
                     cur = float(row[self.monitor])
                     if self.best is None or self._is_improvement(cur, self.best):

@@ -65,7 +65,8 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_interrupted_run_resumes_to_the_same_record(synth_data: str, tmp_path) -> None:
-    cfg = tiny_config(epochs=3, early_stopping=False, test_each_epoch=False)
+    # early stopping with a hair-trigger, so the resumed run must rebuild its counters from the log
+    cfg = tiny_config(epochs=4, es_min_delta=0.0, es_patience=1, test_each_epoch=False)
     full = train_run(cfg, data=synth_data, results=tmp_path / "a", progress=False, save_model=False)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, data=synth_data, results=tmp_path / "b", progress=False, save_model=False,
@@ -75,7 +76,8 @@ def test_interrupted_run_resumes_to_the_same_record(synth_data: str, tmp_path) -
     with pytest.raises(E.RunError, match="incomplete"):
         E.load_record(run_b)
     resumed = train_run(cfg, data=synth_data, results=tmp_path / "b", progress=False, save_model=False)
-    assert resumed.metrics["resumed"] is True and resumed.metrics["epochs_run"] == 3
+    assert resumed.metrics["resumed"] is True
+    assert resumed.metrics["epochs_run"] == full.metrics["epochs_run"] >= 2
     np.testing.assert_array_equal(full.scores["score"].to_numpy(), resumed.scores["score"].to_numpy())
     cols = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
     pd.testing.assert_frame_equal(full.history[cols], resumed.history[cols])

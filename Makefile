@@ -1,0 +1,47 @@
+# Task runner. Both entry points create the virtual environment they need (.venv) on a fresh machine.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+CHAPTERS := $(wildcard book/chapters/*.md)
+BOOK_PLANS ?= reproduction
+
+.PHONY: book test install data records notebooks html pytest nbval clean-book
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[book,test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The data: found by the rule --data / $$LFWSIAMESE_DATA / data/lfwa, else downloaded into data/lfwa.
+data: install
+	$(BIN)/lfwsiamese data check --quiet || $(BIN)/lfwsiamese data fetch
+
+# Every record the book reads; finished records are skipped, an interrupted one resumes.
+records: data
+	for plan in $(BOOK_PLANS); do $(BIN)/lfwsiamese sweep $$plan || exit 1; done
+
+# Execute each chapter from its MyST source into the paired .ipynb (outputs stored).
+notebooks: install
+	for md in $(CHAPTERS); do $(BIN)/jupytext --sync $$md && $(BIN)/jupytext --to ipynb --update --execute $$md || exit 1; done
+
+html: install
+	$(BIN)/jupyter-book build -W -n --keep-going book/
+
+# The main job: data, records, executed chapters, HTML in book/_build/html.
+book: records notebooks html
+
+pytest: install
+	$(BIN)/python -m pytest -q
+
+nbval: install
+	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly book/chapters/
+
+# The test command: package tests, every chapter notebook re-executed by nbval, the book built with warnings as errors.
+test: pytest nbval html
+
+clean-book:
+	rm -rf book/_build

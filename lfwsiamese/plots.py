@@ -1,0 +1,161 @@
+"""Figures for the book: each function takes records or data and returns a matplotlib Figure."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .data import ImageStore
+from .evaluate import roc
+from .experiments import Record
+from .protocols import ImageRef
+
+
+def images_per_person(counts: Sequence[int], ax: plt.Axes | None = None) -> plt.Figure:
+    """Log-log histogram: most people have one image, a few have hundreds."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.5))
+    c = np.asarray(counts)
+    bins = np.unique(np.round(np.logspace(0, np.log10(c.max() + 1), 30)).astype(int))
+    ax.hist(c, bins=bins, color="tab:blue", edgecolor="white")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("images per person")
+    ax.set_ylabel("people")
+    ax.set_title("LFW: images per person")
+    fig.tight_layout()
+    return fig
+
+
+def pair_grid(store: ImageStore, pairs: Sequence, titles: Sequence[str] | None = None, ncols: int = 4,
+              raw: dict[ImageRef, np.ndarray] | None = None) -> plt.Figure:
+    """Each pair as two images side by side, with an optional title (label, score)."""
+    n = len(pairs)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(2 * ncols * 1.3, nrows * 1.55), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, p in enumerate(pairs):
+        r, c = divmod(k, ncols)
+        for j, ref in enumerate((p.a, p.b)):
+            img = raw[ref] if raw is not None else store.get(ref)
+            axes[r, 2 * c + j].imshow(img, cmap="gray", vmin=0, vmax=255)
+        title = titles[k] if titles else ("same" if p.same else "different")
+        axes[r, 2 * c].set_title(title, fontsize=8, loc="left", x=0.0)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def learning_curves(records: Sequence[Record], what: str = "loss") -> plt.Figure:
+    """Train and validation curves of several runs (one colour per run)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for k, rec in enumerate(records):
+        h = rec.history
+        color = f"C{k}"
+        label = f"{rec.config.name} seed {rec.config.seed}"
+        ax.plot(h["epoch"] + 1, h[what], color=color, ls="-", marker="o", ms=3, label=f"{label}: train")
+        ax.plot(h["epoch"] + 1, h[f"val_{what}"], color=color, ls="--", marker="s", ms=3, label=f"{label}: validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(what)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def loss_decomposition(rec: Record) -> plt.Figure:
+    """How much of the training loss is the L2 penalty and how much is cross-entropy."""
+    h = rec.history
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    e = h["epoch"] + 1
+    ce = h["loss"] - h["l2_penalty"]
+    ax.stackplot(e, h["l2_penalty"], ce, labels=["L2 penalty", "cross-entropy (train)"], colors=["tab:orange", "tab:blue"], alpha=0.8)
+    ax.plot(e, h["val_loss"], "k--", label="validation loss (total)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def roc_curves(records: Sequence[Record], split: str = "test") -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for k, rec in enumerate(records):
+        df = rec.scores if split == "test" else rec.val_scores
+        r = roc(df["label"].to_numpy(), df["score"].to_numpy())
+        auc = rec.metrics[split]["auc"]
+        ax.plot(r["fpr"], r["tpr"], color=f"C{k}", label=f"{rec.config.name} s{rec.config.seed} (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls=":")
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.set_title(f"ROC on the {'DevTest' if split == 'test' else 'validation'} pairs")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def score_distributions(rec: Record, split: str = "test") -> plt.Figure:
+    """Scores of same and different pairs, with the validation-chosen threshold."""
+    df = rec.scores if split == "test" else rec.val_scores
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.histplot(data=df.assign(pair=df["label"].map({1: "same", 0: "different"})), x="score", hue="pair",
+                 bins=40, stat="count", element="step", ax=ax, hue_order=["different", "same"])
+    ax.axvline(rec.metrics["threshold"], color="k", ls="--", label="threshold (from validation)")
+    ax.axvline(0.5, color="grey", ls=":", label="0.5")
+    ax.set_xlabel("score = P(same)")
+    fig.tight_layout()
+    return fig
+
+
+def confusion(rec: Record, split: str = "test") -> plt.Figure:
+    cm = np.array(rec.metrics[split]["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=["different", "same"], yticklabels=["different", "same"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"threshold {rec.metrics['threshold']:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+def seed_summary(df: pd.DataFrame, x: str, y: str, ax: plt.Axes | None = None, logx: bool = False) -> plt.Figure:
+    """Mean and standard deviation over seeds of `y` for each value of `x`."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.5, 3.5))
+    g = df.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+    ax.errorbar(g[x], g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def architecture_diagram(rows: Sequence[dict], title: str = "one tower (shared by both inputs)") -> plt.Figure:
+    """Blocks of the tower drawn left to right, height proportional to log spatial size."""
+    blocks = [r for r in rows if r["type"] in ("InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense")]
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    x = 0.0
+    colors = {"InputLayer": "#bbbbbb", "Conv2D": "#4c72b0", "MaxPooling2D": "#dd8452", "Flatten": "#8172b3", "Dense": "#55a868"}
+    for r in blocks:
+        shape = r["output"] if r["output"] else r["input"]
+        side = shape[0] if len(shape) == 3 else 1
+        h = 0.4 + np.log2(max(side, 1)) / 7 * 2.0
+        w = 0.55 if len(shape) == 3 else 0.35
+        ax.add_patch(plt.Rectangle((x, -h / 2), w, h, color=colors[r["type"]], alpha=0.85))
+        label = {"InputLayer": "input", "Conv2D": f"conv {r['filters/units']}@{r['kernel']}",
+                 "MaxPooling2D": "max-pool 2", "Flatten": "flatten", "Dense": f"dense {r['filters/units']}"}[r["type"]]
+        ax.text(x + w / 2, h / 2 + 0.08, label, ha="center", va="bottom", fontsize=8, rotation=35)
+        ax.text(x + w / 2, -h / 2 - 0.08, "x".join(map(str, shape)), ha="center", va="top", fontsize=7)
+        x += w + 0.35
+    ax.set_xlim(-0.2, x)
+    ax.set_ylim(-2.0, 2.4)
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

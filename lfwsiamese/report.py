@@ -1,0 +1,150 @@
+"""Tables for the book, computed from data and records (never typed by hand)."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import protocols as P
+from .data import Split, leakage, make_split
+from .experiments import Record, find_record, load_or_run
+from .sweeps import get_plan
+
+#: Published numbers of the reference (nevoit/Siamese-Neural-Networks-for-One-shot-Image-Recognition,
+#: its README), cited in the book next to our measurements; see ../shared/anchors.md.
+REFERENCE_REPORTED = {"test_accuracy": 0.731, "val_accuracy": 0.734, "params_total": 38_954_049}
+ENV_TRAIN_MISSING = "LFWSIAMESE_TRAIN_MISSING"
+
+
+def train_missing_default() -> bool:
+    """Book builds train missing records only when asked (`make book` asks; CI's notebook check does not)."""
+    return os.environ.get(ENV_TRAIN_MISSING, "0").lower() in ("1", "true", "yes")
+
+
+def plan_records(plan: str, train_missing: bool | None = None, data: str | None = None) -> list[Record]:
+    """The records of a plan that exist (training the missing ones if asked), in plan order."""
+    train_missing = train_missing_default() if train_missing is None else train_missing
+    out = []
+    for cfg in get_plan(plan):
+        rec = load_or_run(cfg, data=data, progress=False) if train_missing else find_record(cfg)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def pairs_summary() -> pd.DataFrame:
+    """Pairs, same/different, people and distinct images of each official pair file (View 2 per fold)."""
+    rows = []
+    for name, label in (("pairsDevTrain.txt", "View 1 train (DevTrain)"), ("pairsDevTest.txt", "View 1 test (DevTest)"),
+                        ("pairs.txt", "View 2 (10 folds)")):
+        pairs = P.load_pairs(name)
+        rows.append({
+            "split": label, "pairs": len(pairs), "same": sum(p.same for p in pairs),
+            "different": sum(not p.same for p in pairs), "people": len({n for p in pairs for n in p.people}),
+            "images": len({r for p in pairs for r in (p.a, p.b)}),
+        })
+    return pd.DataFrame(rows).set_index("split")
+
+
+def people_summary() -> pd.DataFrame:
+    rows = []
+    counts = P.image_counts()
+    rows.append({"set": "all of LFW", "people": len(counts), "images": sum(counts.values()),
+                 "people with >= 2 images": sum(c >= 2 for c in counts.values())})
+    for name in ("peopleDevTrain.txt", "peopleDevTest.txt"):
+        s = P.load_people(name)[0]
+        rows.append({"set": name, "people": len(s.counts), "images": s.n_images,
+                     "people with >= 2 images": sum(c >= 2 for _, c in s.counts)})
+    return pd.DataFrame(rows).set_index("set")
+
+
+def split_comparison(seeds: Iterable[int] = (0, 1, 2), val_fraction: float = 0.2) -> pd.DataFrame:
+    """Leakage of the person-disjoint split and of the reference's pair-level split, per seed."""
+    train = P.load_pairs("pairsDevTrain.txt")
+    rows = []
+    for kind in ("person", "pair"):
+        for seed in seeds:
+            split: Split = make_split(train, kind, val_fraction, seed)
+            rows.append({"split": "person-disjoint (ours)" if kind == "person" else "pair-level (reference)", "seed": seed,
+                         **leakage(split)})
+    return pd.DataFrame(rows)
+
+
+METRIC_COLUMNS = {
+    ("test", "accuracy"): "test acc (val threshold)",
+    ("test", "accuracy_at_0.5"): "test acc @0.5",
+    ("test", "auc"): "test AUC",
+    ("test", "eer"): "test EER",
+    ("val", "accuracy"): "val acc",
+}
+
+
+def run_table(records: Sequence[Record]) -> pd.DataFrame:
+    """One row per run: seed, epochs, metrics, time."""
+    rows = []
+    for r in records:
+        m = r.metrics
+        row = {"run": r.path.name, "name": r.config.name, "seed": r.config.seed, "validation": m.get("validation"),
+               "epochs": m["epochs_run"], "threshold": m["threshold"]}
+        row.update({label: m[s][k] for (s, k), label in METRIC_COLUMNS.items()})
+        row.update({"fit s": m["fit_seconds"], "train pairs/s": m["train_pairs_per_second"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def mean_sd(records: Sequence[Record]) -> pd.Series:
+    """Mean ± sd over seeds of each headline metric, as text."""
+    t = run_table(records)
+    out = {}
+    for col in ["test acc (val threshold)", "test acc @0.5", "test AUC", "test EER", "val acc", "epochs", "fit s"]:
+        v = t[col].to_numpy(dtype=float)
+        sd = v.std(ddof=1) if len(v) > 1 else float("nan")
+        out[col] = f"{v.mean():.3f} ± {sd:.3f}" if col not in ("epochs", "fit s") else f"{v.mean():.0f} ± {sd:.0f}"
+    out["seeds"] = len(t)
+    return pd.Series(out)
+
+
+def top_pairs(rec: Record, kind: str, n: int = 4) -> pd.DataFrame:
+    """Most confident right or wrong pairs of each class at the record's validation threshold."""
+    df = rec.scores.copy()
+    t = rec.metrics["threshold"]
+    df["pred"] = (df["score"] > t).astype(int)
+    df["right"] = df["pred"] == df["label"]
+    df["confidence"] = np.abs(df["score"] - t)
+    sel = df[df["right"] == (kind == "right")]
+    out = []
+    for label in (1, 0):
+        out.append(sel[sel["label"] == label].sort_values("confidence", ascending=False).head(n))
+    return pd.concat(out)
+
+
+def as_pairs(df: pd.DataFrame) -> list[P.Pair]:
+    return [P.Pair(P.ImageRef(r.name_a, int(r.index_a)), P.ImageRef(r.name_b, int(r.index_b))) for r in df.itertuples()]
+
+
+def early_stop_epoch(values: Sequence[float], min_delta: float, patience: int) -> int:
+    """The epoch count (1-based) at which Keras' EarlyStopping on a 'min' metric would stop this curve."""
+    best, wait = float("inf"), 0
+    for k, v in enumerate(values):
+        if v < best - min_delta:
+            best, wait = v, 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return k + 1
+    return len(values)
+
+
+def stopping_table(records: Sequence[Record], deltas: Sequence[float] = (0.1, 0.01, 0.001, 0.0),
+                   patiences: Sequence[int] = (5, 2)) -> pd.DataFrame:
+    """Where EarlyStopping(val_loss) would stop each recorded curve, for several min_delta and patience values."""
+    rows = []
+    for r in records:
+        v = r.history["val_loss"].to_numpy()
+        for d in deltas:
+            for p in patiences:
+                rows.append({"run": f"{r.config.name} s{r.config.seed}", "min_delta": d, "patience": p,
+                             "stops after epoch": early_stop_epoch(v, d, p), "of epochs recorded": len(v)})
+    return pd.DataFrame(rows).pivot_table(index=["min_delta", "patience"], columns="run", values="stops after epoch")

@@ -1,0 +1,25 @@
+"""environment.yml (conda users) and pyproject.toml (pip users) describe the same environment."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(req: str) -> str:
+    return re.split(r"[\s<>=~!\[;]", req.strip().strip('"'), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_names_the_same_packages_as_pyproject() -> None:
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {r for r in py["dependencies"]} | set(py["optional-dependencies"]["book"]) | set(py["optional-dependencies"]["test"])
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    pip = [l.split("- ", 1)[1].strip().strip('"') for l in lines if l.startswith("      - ")]
+    pip = [p for p in pip if p != "-e ."]
+    assert {_name(r) for r in wanted} == {_name(p) for p in pip}
+    # same version ranges, not only the same names
+    assert {r.replace(" ", "") for r in wanted} == {p.replace(" ", "") for p in pip}
+    assert any(l.strip() == "- python=3.11" for l in lines)
+    assert "-e ." in (ROOT / "environment.yml").read_text()
