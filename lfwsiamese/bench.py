@@ -9,6 +9,7 @@ import gc
 import os
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ def _rss_mib() -> float:
 
 
 def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
-              progress: bool = True, precision: str = "auto", jit_compile: bool = False) -> dict[str, Any]:
+              progress: bool = True, precision: str = "auto", jit_compile: bool = False,
+              fused_towers: bool = True) -> dict[str, Any]:
     """Time `steps` training steps and a 1,000-pair prediction both ways; returns the figures as a dict."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -103,7 +105,8 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     rss0 = _rss_mib()
     x1 = store.array[a][..., None].astype(np.float64)  # as the reference held its pairs: float64, 0..255
     x2 = store.array[b][..., None].astype(np.float64)
-    model = build_siamese(cfg.model, cfg.data.size)
+    ref_cfg = get_config("reference-fp32")  # float32, the tower called once per branch
+    model = build_siamese(ref_cfg.model, ref_cfg.data.size)
     model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"])
     wn = warmup * batch_size
     say(f"reference style: warm-up {warmup} steps, then {steps} timed steps")
@@ -128,9 +131,9 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     rss1 = _rss_mib()
-    model = build_siamese(cfg.model, cfg.data.size)
+    model = build_siamese(replace(cfg.model, fused_towers=fused_towers), cfg.data.size)
     model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
-    say(f"ours ({policy}{', XLA' if jit_compile else ''}): warm-up {warmup} steps, then {steps} timed steps")
+    say(f"ours ({policy}{', XLA' if jit_compile else ''}{', fused towers' if fused_towers else ''}): warm-up {warmup} steps, then {steps} timed steps")
     images = tf.constant(store.array)
     warm = training_dataset(images, a[:wn], b[:wn], y[:wn], batch_size, seed=0, first_epoch=0, epochs=1)
     model.fit(warm, epochs=1, verbose=0)
@@ -158,7 +161,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
         "predict_1000_pairs_s": ref_pred * 1000 / len(test), "rss_growth_mib": ref_rss,
     }
     out["ours"] = {
-        "precision": policy, "jit_compile": jit_compile, "input": "uint8 tensor, tf.data gather + cast in graph",
+        "precision": policy, "jit_compile": jit_compile, "fused_towers": fused_towers, "input": "uint8 tensor, tf.data gather + cast in graph",
         "train_pairs_per_s": pairs / our_train, "predict_pairs_per_s": len(test) / our_pred,
         "predict_1000_pairs_s": our_pred * 1000 / len(test), "rss_growth_mib": our_rss,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -104,7 +105,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, run_bench
     from .experiments import atomic_write_json, environment
     res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not (args.quiet or args.json),
-                    precision=args.precision, jit_compile=args.jit)
+                    precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused)
     res["env"] = environment(res["ours"]["precision"], args.jit)
     if args.out:
         atomic_write_json(Path(args.out), res)
@@ -171,12 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", help="also write the JSON to this file (e.g. results/bench/cpu.json)")
     b.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
+    b.add_argument("--unfused", action="store_true", help="call our tower once per branch, as the reference did")
     b.set_defaults(func=cmd_bench)
     return p
 
 
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_tf()
+    signal.signal(signal.SIGTERM, _sigterm)  # a polite stop: the same path as Ctrl-C, records stay whole
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

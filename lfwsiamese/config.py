@@ -66,6 +66,9 @@ class ModelConfig:
     first_conv_bias: bool = True  # the reference's README says none; its parameter count says it had one
     dropout: float = 0.4
     head: str = "l1_sigmoid"
+    # One tower call on a batch of 2B images (a's then b's) instead of two calls of B: about 1.5x faster on
+    # CPUs. Identical at inference; in training, batch-norm statistics then cover both branches together.
+    fused_towers: bool = True
 
     def validate(self) -> None:
         n = len(self.filters)
@@ -284,8 +287,9 @@ CONFIGS: dict[str, ExperimentConfig] = {
     "reference": _reference(),
     # The reference's own validation: a random 20% of the training pairs (people leak into it).
     "reference-pairval": ExperimentConfig(name="reference-pairval", data=DataConfig(validation="pair")),
-    # The reference in float32 (for the precision comparison of the speed chapter).
-    "reference-fp32": ExperimentConfig(name="reference-fp32", train=TrainConfig(precision="float32")),
+    # The reference computed the reference's way: float32, the tower called once per branch (the speed comparison).
+    "reference-fp32": ExperimentConfig(name="reference-fp32", model=ModelConfig(fused_towers=False),
+                                       train=TrainConfig(precision="float32")),
 }
 
 

@@ -189,3 +189,21 @@ def list_runs(results: str | os.PathLike | None = None) -> pd.DataFrame:
             "fit_s": m.get("fit_seconds"),
         })
     return pd.DataFrame(rows, columns=["run", "name", "seed", "epochs", "val_acc", "test_acc", "test_acc@0.5", "test_auc", "fit_s"])
+
+
+def load_run_model(run_dir: str | os.PathLike) -> Any:
+    """The trained model of a record, checked against the record's own config (safe_mode=True, no code runs)."""
+    rec = load_record(run_dir)
+    path = rec.model_path
+    if not path.is_file():
+        raise RunError(
+            f"{rec.path}: the record has no weights (model.keras is not committed to git: 156 MB); "
+            f"train them again with `lfwsiamese train --config {rec.config.name} --seed {rec.config.seed}` after moving this folder away"
+        )
+    from .models import build_siamese
+    model = build_siamese(rec.config.model, rec.config.data.size)
+    try:
+        model.load_weights(str(path))
+    except (ValueError, KeyError, OSError) as e:
+        raise RunError(f"{path}: these weights do not fit the architecture in {rec.path / 'config.json'} ({str(e).splitlines()[0][:200]})") from None
+    return model

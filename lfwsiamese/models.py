@@ -44,6 +44,31 @@ class ScaledCosine(layers.Layer):
         return (input_shape[0][0], 1)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class StackPair(layers.Layer):
+    """Both images of each pair as one batch of 2B, so the tower runs once with larger matrix products."""
+
+    def call(self, inputs):
+        return ops.concatenate(inputs, axis=0)
+
+    def compute_output_shape(self, input_shape):
+        b = input_shape[0][0]
+        return (None if b is None else 2 * b,) + tuple(input_shape[0][1:])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SplitPair(layers.Layer):
+    """The inverse of StackPair: first half (image a), second half (image b)."""
+
+    def call(self, x):
+        n = ops.shape(x)[0] // 2
+        return x[:n], x[n:]
+
+    def compute_output_shape(self, input_shape):
+        shape = (None,) + tuple(input_shape[1:])
+        return shape, shape
+
+
 def initializer(spec: str) -> keras.initializers.Initializer:
     """'normal:mean:std' (Koch et al.'s scheme) or any Keras initializer name (glorot_uniform, he_normal, zeros)."""
     if spec.startswith("normal:"):
@@ -95,7 +120,10 @@ def build_siamese(cfg: ModelConfig, input_size: int = 105) -> keras.Model:
     tower = build_tower(cfg, input_size)
     a = keras.Input((input_size, input_size, 1), name="image_a")
     b = keras.Input((input_size, input_size, 1), name="image_b")
-    ha, hb = tower(a), tower(b)
+    if cfg.fused_towers:
+        ha, hb = SplitPair(name="split_pair")(tower(StackPair(name="stack_pair")([a, b])))
+    else:  # the reference's way: two calls of the tower (batch-norm statistics per branch)
+        ha, hb = tower(a), tower(b)
     if cfg.head == "l1_sigmoid":
         d = AbsDiff(name="l1_distance")([ha, hb])
         if cfg.dropout:

@@ -48,3 +48,12 @@ def test_impossible_architecture_is_a_clear_error() -> None:
         build_siamese(ModelConfig(), 16)
     with pytest.raises(ConfigError, match="same non-zero length"):
         build_siamese(ModelConfig(filters=(4,), kernels=(3, 3), pools=(1,)), 32)
+
+
+def test_fused_towers_compute_the_same_function_at_inference() -> None:
+    small = ModelConfig(filters=(4, 8), kernels=(3, 3), pools=(1, 1), dense_units=8)
+    fused = build_siamese(small, 24)
+    twice = build_siamese(ModelConfig(**{**small.__dict__, "fused_towers": False}), 24)
+    twice.set_weights(fused.get_weights())
+    x = np.random.default_rng(1).random((5, 24, 24, 1)).astype("float32")
+    np.testing.assert_allclose(fused.predict([x, x[::-1]], verbose=0), twice.predict([x, x[::-1]], verbose=0), rtol=1e-5, atol=1e-6)
