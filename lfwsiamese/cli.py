@@ -27,6 +27,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         print(f"{'split':<{w}}  {'pairs/people':>12}  {'people':>7}  {'images':>7}")
         for name, n, ppl, imgs in rep.table:
             print(f"{name:<{w}}  {n:>12}  {ppl:>7}  {imgs:>7}")
+    for note in rep.notes or []:
+        print(f"note: {note}")
     if rep.ok:
         print("OK: layout, counts, protocol checksums and referenced images" + (", image checksums and decoding" if args.deep else "") + " all hold")
         return 0

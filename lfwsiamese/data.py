@@ -117,6 +117,7 @@ class CheckReport:
     n_images: int = 0
     table: list[tuple[str, int, int, int]] | None = None  # split, pairs/people, people, images
     problems: list[str] | None = None
+    notes: list[str] | None = None  # worth knowing, not wrong (e.g. protocols taken from the package)
 
     @property
     def ok(self) -> bool:
@@ -126,7 +127,7 @@ class CheckReport:
 def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
                expected_people: int = N_PEOPLE, expected_images: int = N_IMAGES) -> CheckReport:
     """Verify layout, counts, protocol checksums, that every protocol image exists; `deep` hashes every image."""
-    rep = CheckReport(data_dir, table=[], problems=[])
+    rep = CheckReport(data_dir, table=[], problems=[], notes=[])
     root = images_dir(data_dir)
     if not root.is_dir():
         rep.problems.append(f"{data_dir}: no such folder; expected {data_dir}/lfw2/<Name>/<Name>_NNNN.jpg")
@@ -141,7 +142,8 @@ def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
     have = set(images)
     sdir = splits_dir(data_dir)
     if sdir is None:
-        rep.problems.append(f"{data_dir}/splits: missing (the packaged protocol files are used; `lfwsiamese data fetch --from {data_dir}` writes them)")
+        rep.notes.append(f"{data_dir}/splits: missing; the protocol files shipped in the package are used "
+                         f"(`lfwsiamese data fetch --from {data_dir}` writes them)")
     for fname, digest in P.OFFICIAL_SHA256.items():
         candidates = [fname] + [a for a, o in P.ALIASES.items() if o == fname]
         for cand in candidates:

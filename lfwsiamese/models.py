@@ -151,10 +151,13 @@ def layer_table(model: keras.Model) -> list[dict]:
     for layer in tower.layers:
         cfg = layer.get_config()
         try:
-            in_shape = tuple(layer.input.shape[1:])
             out_shape = tuple(layer.output.shape[1:])
         except (AttributeError, ValueError):
-            in_shape = out_shape = ()
+            out_shape = ()
+        try:
+            in_shape = tuple(layer.input.shape[1:])
+        except (AttributeError, ValueError):
+            in_shape = out_shape  # an input layer's input is its output
         rows.append({
             "layer": layer.name, "type": type(layer).__name__, "input": in_shape, "output": out_shape,
             "filters/units": cfg.get("filters", cfg.get("units", "")),

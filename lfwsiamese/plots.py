@@ -142,8 +142,8 @@ def architecture_diagram(rows: Sequence[dict], title: str = "one tower (shared b
     fig, ax = plt.subplots(figsize=(11, 3.2))
     x = 0.0
     colors = {"InputLayer": "#bbbbbb", "Conv2D": "#4c72b0", "MaxPooling2D": "#dd8452", "Flatten": "#8172b3", "Dense": "#55a868"}
-    for r in blocks:
-        shape = r["output"] if r["output"] else r["input"]
+    for k, r in enumerate(blocks):
+        shape = r["output"] or r["input"] or (blocks[k + 1]["input"] if k + 1 < len(blocks) else ())
         side = shape[0] if len(shape) == 3 else 1
         h = 0.4 + np.log2(max(side, 1)) / 7 * 2.0
         w = 0.55 if len(shape) == 3 else 0.35

@@ -25,6 +25,7 @@ ALTERNATIVES: dict[str, str] = {
     "model.activation": "tanh", "model.dense_units": "1024", "model.dense_activation": "relu",
     "model.conv_l2": "0.001", "model.dense_l2": "0", "model.kernel_init": "he_normal", "model.bias_init": "zeros",
     "model.dense_init": "glorot_uniform", "model.first_conv_bias": "no", "model.dropout": "0", "model.head": "cosine",
+    "model.fused_towers": "false",
     "train.optimizer": "sgd", "train.learning_rate": "1e-4", "train.batch_size": "64", "train.epochs": "3",
     "train.early_stopping": "off", "train.es_monitor": "val_accuracy", "train.es_min_delta": "0.01",
     "train.es_patience": "2", "train.restore_best": "true", "train.precision": "float32", "train.jit_compile": "1",
