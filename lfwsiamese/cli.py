@@ -76,12 +76,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise LfwSiameseError("the View 2 ten-fold protocol is not implemented yet (issue 6)")
     if not args.run:
         raise LfwSiameseError("evaluate needs a RUN_DIR (see `lfwsiamese runs`)")
+    from .evaluate import evaluate_scores
     from .experiments import load_record
     rec = load_record(args.run)
+    # recomputed from the stored per-pair scores: the record's metrics must follow from its scores
+    v, t = rec.val_scores, rec.scores
+    again = evaluate_scores(v["score"].to_numpy(), v["label"].to_numpy(), t["score"].to_numpy(), t["label"].to_numpy())
+    stale = [f"{s}.{k}" for s in ("val", "test") for k in ("accuracy", "auc", "eer")
+             if abs(again[s][k] - rec.metrics[s][k]) > 1e-9]
+    if stale:
+        raise LfwSiameseError(f"{rec.path}: metrics.json disagrees with the stored scores on {', '.join(stale)}; "
+                              f"the record was edited or is damaged: retrain it")
     if args.json:
         print(json.dumps(rec.metrics, indent=2))
     else:
         _print_record(rec)
+        print("  (metrics recomputed from scores.csv and val_scores.csv: they agree)")
     return 0
 
 

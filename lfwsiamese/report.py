@@ -148,3 +148,18 @@ def stopping_table(records: Sequence[Record], deltas: Sequence[float] = (0.1, 0.
                 rows.append({"run": f"{r.config.name} s{r.config.seed}", "min_delta": d, "patience": p,
                              "stops after epoch": early_stop_epoch(v, d, p), "of epochs recorded": len(v)})
     return pd.DataFrame(rows).pivot_table(index=["min_delta", "patience"], columns="run", values="stops after epoch")
+
+
+def epochs_table(records: Sequence[Record], grid: Sequence[int]) -> pd.DataFrame:
+    """Metrics after k epochs, read from long runs without early stopping or schedules (epoch k of such a run is
+    exactly the k-epoch run: each epoch's order depends only on (seed, epoch)). Mean and sd over seeds."""
+    rows = []
+    for r in records:
+        h = r.history.set_index("epoch")
+        for k in grid:
+            if k - 1 in h.index:
+                row = h.loc[k - 1]
+                rows.append({"epochs": k, "seed": r.config.seed, "val_loss": row["val_loss"], "val_accuracy": row["val_accuracy"],
+                             "train_loss": row["loss"], "test_accuracy_unused": row.get("test_accuracy_unused_for_choices"),
+                             "test_auc_unused": row.get("test_auc_unused_for_choices")})
+    return pd.DataFrame(rows)
