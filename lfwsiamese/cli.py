@@ -2,19 +2,40 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .errors import LfwSiameseError
 
 
 def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_tf_quietly() -> None:
+    """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails."""
+    import tempfile
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices("GPU")
+        except BaseException:
+            os.dup2(saved, 2)
+            tmp.seek(0)
+            sys.stderr.buffer.write(tmp.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
@@ -127,6 +148,81 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """Every warning raised inside (e.g. an image that is not an aligned LFW-a face) as one `warning:` line."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = show
+        yield
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_images
+    with _warnings_to_stderr():
+        v = verify_images(args.image_a, args.image_b, run=args.run, results=args.results)
+    if args.json:
+        print(json.dumps(v.to_dict(), indent=2))
+        return 0
+    print(v.decision)
+    print(f"  score      {v.score:.4f}  (P(same person); 'same' when score > threshold)")
+    print(f"  threshold  {v.threshold:.4f}  (chosen on validation)")
+    print(f"  run        {v.run}")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .verify import embed_folder
+    with _warnings_to_stderr():
+        r = embed_folder(args.folder, args.out, run=args.run, results=args.results, batch_size=args.batch_size,
+                         progress=not args.quiet)
+    skipped = f", skipped {len(r.skipped)} unreadable" if r.skipped else ""
+    print(f"embedded {len(r.paths)} image(s) from {args.folder} ({r.embeddings.shape[1]} dimensions){skipped} -> {r.out}")
+    print(f"  run {r.run}")
+    return 0
+
+
+def _parse_ways(text: str) -> list[int]:
+    try:
+        ways = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise LfwSiameseError(f"--ways {text!r}: expected comma-separated integers, e.g. 5,10,20") from None
+    if not ways or any(w < 2 for w in ways):
+        raise LfwSiameseError(f"--ways {text!r}: each N must be an integer >= 2, e.g. 5,10,20")
+    return ways
+
+
+def cmd_oneshot(args: argparse.Namespace) -> int:
+    from .oneshot import evaluate_nway
+    from .verify import resolve_run, run_candidates
+    ways = _parse_ways(args.ways)
+    if args.trials < 1:
+        raise LfwSiameseError(f"--trials {args.trials}: must be >= 1")
+    with _warnings_to_stderr():
+        if args.run or run_candidates(args.results):
+            run = resolve_run(args.run, args.results)
+        else:
+            run = None
+            print("note: no stored record with weights; showing the baselines only "
+                  "(train one with `lfwsiamese train --config reference`)", file=sys.stderr)
+        df = evaluate_nway(run, ways, n_trials=args.trials, seed=args.seed, data=args.data, progress=not args.quiet)
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+        print(df.to_string(index=False))
+    if run is not None:
+        print(f"run {run} (table written to {Path(run) / 'oneshot.csv'})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lfwsiamese", description="Siamese networks for one-shot face verification on LFW-a.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -186,7 +282,35 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
     b.add_argument("--unfused", action="store_true", help="call our tower once per branch, as the reference did")
     b.set_defaults(func=cmd_bench)
+
+    v = sub.add_parser("verify", help="same person or not: two image files through a trained run")
+    v.add_argument("image_a")
+    v.add_argument("image_b")
+    v.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    v.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    v.add_argument("--json", action="store_true", help="print a JSON object")
+    v.set_defaults(func=cmd_verify)
+
+    m = sub.add_parser("embed", help="tower embeddings of every .jpg/.jpeg/.png under a folder")
+    m.add_argument("folder")
+    m.add_argument("--out", required=True, help="output file: *.npz (arrays paths, embeddings) or *.csv")
+    m.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    m.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=cmd_embed)
+
+    o = sub.add_parser("oneshot", help="one-shot N-way identification on DevTest people (Koch et al.'s task)")
+    common(o, results=True)
+    o.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    o.add_argument("--ways", default="5,10,20", help="comma-separated N (default: 5,10,20)")
+    o.add_argument("--trials", type=int, default=1000, help="trials per N (default: 1000)")
+    o.add_argument("--seed", type=int, default=0)
+    o.set_defaults(func=cmd_oneshot)
     return p
+
+
+TF_COMMANDS = {"train", "sweep", "bench", "verify", "embed", "oneshot"}
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -198,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)  # a polite stop: the same path as Ctrl-C, records stay whole
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in TF_COMMANDS and not args.debug:
+        _import_tf_quietly()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

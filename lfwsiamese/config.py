@@ -17,12 +17,15 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 HEADS = ("l1_sigmoid", "cosine")
 OPTIMIZERS = ("adam", "sgd")
 VALIDATIONS = ("person", "pair")
+SAMPLINGS = ("pairs", "identities")
+ARCHS = ("koch", "resnet")
+LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "gelu", "swish")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """How images become tensors and how validation is split off the training pairs."""
+    """How images become tensors, what training sees, and how validation is split off it."""
 
     crop: tuple[int, ...] = ()  # (left, top, right, bottom) in the 250x250 frame; () = whole image
     size: int = 105  # output side in pixels (the reference resized 250 -> 105)
@@ -30,6 +33,12 @@ class DataConfig:
     validation: str = "person"  # "person": person-disjoint; "pair": the reference's random 20% of pairs
     val_fraction: float = 0.2
     augment: str = ""  # comma-separated: flip, shift, rotate, brightness, contrast; "" = none
+    # "pairs": the 2,200 pairsDevTrain pairs (the reference, View 1 restricted). "identities": every image of
+    # the peopleDevTrain people, pairs drawn afresh each epoch (View 1 unrestricted); validation is then a
+    # held-out val_fraction of those people with a fixed list of val_pairs pairs among them.
+    sampling: str = "pairs"
+    pairs_per_epoch: int = 8000  # identities only: balanced same/different training pairs per epoch
+    val_pairs: int = 1000  # identities only: balanced validation pairs among the held-out people
 
     def validate(self) -> None:
         if self.crop and (len(self.crop) != 4 or not (0 <= self.crop[0] < self.crop[2] <= 250 and 0 <= self.crop[1] < self.crop[3] <= 250)):
@@ -45,12 +54,25 @@ class DataConfig:
         for a in filter(None, self.augment.split(",")):
             if a not in ("flip", "shift", "rotate", "brightness", "contrast"):
                 raise ConfigError(f"data.augment contains {a!r}: allowed are flip, shift, rotate, brightness, contrast")
+        if self.sampling not in SAMPLINGS:
+            raise ConfigError(f"data.sampling={self.sampling!r}: allowed values are {SAMPLINGS}")
+        if self.sampling == "identities" and self.validation != "person":
+            raise ConfigError(f"data.validation={self.validation!r} with data.sampling='identities': identity sampling "
+                              f"always holds out whole people; set data.validation=person")
+        for key in ("pairs_per_epoch", "val_pairs"):
+            n = getattr(self, key)
+            if n < 2 or n % 2:
+                raise ConfigError(f"data.{key}={n}: must be an even number >= 2 (half same, half different pairs)")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The twin tower and the head. Defaults are the reference network."""
 
+    # "koch": conv stack (filters, kernels, pools) + flatten + dense, the reference. "resnet": a 3x3 stem, then one
+    # stage of residual blocks per entry of filters/blocks (stride 2 between stages), global average pooling,
+    # dense embedding; kernels and pools are unused.
+    arch: str = "koch"
     filters: tuple[int, ...] = (64, 128, 128, 256)
     kernels: tuple[int, ...] = (10, 7, 4, 4)
     pools: tuple[int, ...] = (1, 1, 1, 0)  # 1 = max-pool 2x2 after that conv
@@ -69,14 +91,30 @@ class ModelConfig:
     # One tower call on a batch of 2B images (a's then b's) instead of two calls of B: about 1.5x faster on
     # CPUs. Identical at inference; in training, batch-norm statistics then cover both branches together.
     fused_towers: bool = True
+    blocks: tuple[int, ...] = ()  # resnet only: residual blocks per stage, one per entry of filters; () = 1 each
+    stem_stride: int = 2  # resnet only: stride of the 3x3 stem conv (2 halves the map before the first stage)
+    embedding_bn: bool = False  # batch-normalise the embedding (after the dense layer, before the head)
 
     def validate(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch={self.arch!r}: allowed values are {ARCHS}")
         n = len(self.filters)
-        if n == 0 or len(self.kernels) != n or len(self.pools) != n:
+        if self.arch == "koch" and (n == 0 or len(self.kernels) != n or len(self.pools) != n):
             raise ConfigError(
                 f"model.filters, model.kernels and model.pools must have the same non-zero length; got "
                 f"{len(self.filters)}, {len(self.kernels)}, {len(self.pools)}"
             )
+        if self.arch == "resnet" and n == 0:
+            raise ConfigError("model.arch=resnet: model.filters (stage widths) must not be empty")
+        if self.blocks and len(self.blocks) != n:
+            raise ConfigError(
+                f"model.blocks (residual blocks per stage) needs one entry per entry of model.filters (stage widths), or "
+                f"() for one block each; got filters={self.filters}, blocks={self.blocks}"
+            )
+        if any(b < 1 for b in self.blocks):
+            raise ConfigError(f"model.blocks={self.blocks}: every stage needs >= 1 residual block")
+        if self.stem_stride not in (1, 2):
+            raise ConfigError(f"model.stem_stride={self.stem_stride}: allowed values are 1 and 2")
         if any(f < 1 for f in self.filters) or any(k < 1 for k in self.kernels):
             raise ConfigError(f"model.filters={self.filters} and model.kernels={self.kernels} must be positive")
         if self.activation not in ACTIVATIONS or self.dense_activation not in ACTIVATIONS:
@@ -108,6 +146,15 @@ class TrainConfig:
     jit_compile: bool = False
     deterministic: bool = True
     test_each_epoch: bool = True  # recorded for the stopping chapter; never used for any choice
+    # "cosine": the learning rate decays from learning_rate to 0 over all epochs x steps; "constant" keeps it. Either
+    # starts with a linear warm-up from 0 over warmup_epochs. A function of the optimizer's step count, which a
+    # resumed run restores.
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    # Decoupled weight decay: each step w -= learning_rate * weight_decay * w (AdamW as in Keras and PyTorch), so
+    # useful values are ~1e-2..1e-1. > 0 turns Adam into AdamW. Never applied to biases, BN or the head's scale.
+    weight_decay: float = 0.0
+    tta_flip: bool = False  # evaluation scores average (a, b) and (mirror a, mirror b)
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -122,6 +169,12 @@ class TrainConfig:
             raise ConfigError(f"train.precision={self.precision!r}: allowed values are {PRECISIONS}")
         if self.es_patience < 0 or self.es_min_delta < 0:
             raise ConfigError("train.es_patience and train.es_min_delta must be >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule={self.lr_schedule!r}: allowed values are {LR_SCHEDULES}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(f"train.warmup_epochs={self.warmup_epochs}: must be >= 0 and below train.epochs={self.epochs}")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"train.weight_decay={self.weight_decay}: must be >= 0 (0 = plain Adam/SGD)")
 
 
 @dataclass(frozen=True)
@@ -282,6 +335,28 @@ def _reference() -> ExperimentConfig:
     return ExperimentConfig(name="reference")
 
 
+def _improved() -> ExperimentConfig:
+    """The improved model under View 1's unrestricted protocol.
+
+    Starting values, to be tuned on the (person-disjoint) validation people, never on DevTest: identity
+    sampling, a face crop, a small ResNet with a 256-d linear embedding and a cosine head, AdamW with a cosine
+    schedule, augmentation and mirrored test-time scores. The epoch count is a budget, not a choice: the
+    final epoch is chosen by validation afterwards (hence no early stopping).
+    """
+    return ExperimentConfig(
+        name="improved",
+        # crop: LFW-a faces sit centred, slightly below the middle; this 130x130 box keeps brows to chin
+        data=DataConfig(crop=(60, 68, 190, 198), size=96, pixel_scale=1 / 255, sampling="identities",
+                        pairs_per_epoch=8000, val_pairs=1000, augment="flip,shift,brightness,contrast"),
+        model=ModelConfig(arch="resnet", filters=(32, 64, 128, 256), blocks=(1, 1, 1, 1), stem_stride=2,
+                          dense_units=256, dense_activation="linear", embedding_bn=False, head="cosine",
+                          conv_l2=0.0, dense_l2=0.0, dropout=0.0, kernel_init="he_normal", bias_init="zeros",
+                          dense_init="glorot_uniform"),
+        train=TrainConfig(optimizer="adam", learning_rate=1e-3, weight_decay=0.05, lr_schedule="cosine",
+                          warmup_epochs=1, batch_size=64, epochs=25, early_stopping=False, tta_flip=True),
+    )
+
+
 #: Named configurations; `get_config(name)` returns a fresh copy.
 CONFIGS: dict[str, ExperimentConfig] = {
     "reference": _reference(),
@@ -290,6 +365,7 @@ CONFIGS: dict[str, ExperimentConfig] = {
     # The reference computed the reference's way: float32, the tower called once per branch (the speed comparison).
     "reference-fp32": ExperimentConfig(name="reference-fp32", model=ModelConfig(fused_towers=False),
                                        train=TrainConfig(precision="float32")),
+    "improved": _improved(),
 }
 
 

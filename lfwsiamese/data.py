@@ -466,3 +466,171 @@ def people_of(pairs: Iterable[Pair]) -> set[str]:
 
 def dump_pairs_json(pairs: Sequence[Pair]) -> str:
     return json.dumps([[p.a.name, p.a.index, p.b.name, p.b.index] for p in pairs])
+
+
+# ------------------------------------------------------------------------------ identity sampling
+#
+# View 1's unrestricted protocol: training may use every image of the peopleDevTrain people (never a
+# peopleDevTest person). Validation holds out whole training people; training pairs are drawn afresh each
+# epoch from the others. Every draw depends only on (seed, purpose[, epoch]), so runs and resumed runs repeat.
+
+_RNG_PEOPLE, _RNG_VAL, _RNG_EPOCH = 1, 2, 3  # separate random streams per purpose
+
+
+@dataclass(frozen=True)
+class IdentitySplit:
+    """Training people (all their images) and held-out validation people with a fixed pair list."""
+
+    train_people: tuple[tuple[str, int], ...]  # (name, image count), as in peopleDevTrain.txt
+    val_people: tuple[tuple[str, int], ...]
+    val: tuple[Pair, ...]
+    seed: int
+    kind: str = "identities"
+
+    @property
+    def train_names(self) -> list[str]:
+        return sorted(n for n, _ in self.train_people)
+
+    @property
+    def train_images(self) -> list[str]:
+        """Every image training may use (relpaths, sorted): what the record's train_images_sha256 covers."""
+        return sorted(ImageRef(n, i).relpath for n, c in self.train_people for i in range(1, c + 1))
+
+
+def split_people(counts: Sequence[tuple[str, int]], val_fraction: float, seed: int) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """(train, val) people: val_fraction of the people with >= 2 images, and the same share of single-image people.
+
+    Multi-image people are split separately so validation gets its share of same-person pairs; the singletons
+    only ever appear in different-person pairs. Seeded, and independent of the file's order.
+    """
+    rng = np.random.default_rng([seed, _RNG_PEOPLE])
+    multi = sorted((n, c) for n, c in counts if c >= 2)
+    single = sorted((n, c) for n, c in counts if c < 2)
+    n_val_multi = int(round(val_fraction * len(multi)))
+    n_val_single = int(round(val_fraction * len(single)))
+    if n_val_multi < 2 or len(multi) - n_val_multi < 2:
+        raise DataError(
+            f"identity sampling needs >= 2 people with >= 2 images on each side of the validation split; "
+            f"{len(multi)} such people with data.val_fraction={val_fraction} give {n_val_multi} for validation and "
+            f"{len(multi) - n_val_multi} for training; change data.val_fraction or use data.sampling=pairs"
+        )
+    val_m = set(rng.permutation(len(multi))[:n_val_multi].tolist())
+    val_s = set(rng.permutation(len(single))[:n_val_single].tolist())
+    train = [p for k, p in enumerate(multi) if k not in val_m] + [p for k, p in enumerate(single) if k not in val_s]
+    val = [p for k, p in enumerate(multi) if k in val_m] + [p for k, p in enumerate(single) if k in val_s]
+    return sorted(train), sorted(val)
+
+
+def validation_pairs(people: Sequence[tuple[str, int]], n_pairs: int, seed: int) -> tuple[Pair, ...]:
+    """A fixed list of n_pairs/2 same then n_pairs/2 different pairs among `people`, no pair twice.
+
+    Same pairs go round the (shuffled) people with >= 2 images, one new pair per person per round, so no
+    person dominates; different pairs are two distinct people picked uniformly, one image each.
+    """
+    rng = np.random.default_rng([seed, _RNG_VAL])
+    n_same, n_diff = n_pairs // 2, n_pairs - n_pairs // 2
+    people = sorted(people)
+    multi = [(n, c) for n, c in people if c >= 2]
+    possible = sum(c * (c - 1) // 2 for _, c in multi)
+    if possible < n_same or len(people) < 2:
+        raise DataError(
+            f"the {len(people)} validation people allow only {possible} distinct same-person pairs, fewer than the "
+            f"{n_same} that data.val_pairs={n_pairs} asks for; lower data.val_pairs or raise data.val_fraction"
+        )
+    same: list[Pair] = []
+    used: dict[str, set[tuple[int, int]]] = {n: set() for n, _ in multi}
+    while len(same) < n_same:
+        for k in rng.permutation(len(multi)):
+            name, c = multi[k]
+            if len(used[name]) == c * (c - 1) // 2:
+                continue  # every pair of this person is taken
+            if c <= 32:  # few images: pick among the unused pairs exactly
+                free = [(i, j) for i in range(c) for j in range(i + 1, c) if (i, j) not in used[name]]
+                i, j = free[int(rng.integers(len(free)))]
+            else:  # many: a random pair is almost surely new
+                while True:
+                    i, j = sorted(rng.choice(c, 2, replace=False).tolist())
+                    if (i, j) not in used[name]:
+                        break
+            used[name].add((i, j))
+            same.append(Pair(ImageRef(name, i + 1), ImageRef(name, j + 1)))
+            if len(same) == n_same:
+                break
+    diff: list[Pair] = []
+    seen: set[tuple[str, int, str, int]] = set()
+    n_images = sum(c for _, c in people)
+    possible_diff = (n_images * n_images - sum(c * c for _, c in people)) // 2
+    if possible_diff < n_diff:
+        raise DataError(f"the {len(people)} validation people allow only {possible_diff} distinct different-person pairs, "
+                        f"fewer than the {n_diff} that data.val_pairs={n_pairs} asks for; lower data.val_pairs")
+    while len(diff) < n_diff:
+        pa, pb = rng.choice(len(people), 2, replace=False).tolist()
+        (na, ca), (nb, cb) = people[pa], people[pb]
+        ia, ib = int(rng.integers(ca)) + 1, int(rng.integers(cb)) + 1
+        key = min((na, ia, nb, ib), (nb, ib, na, ia))
+        if key in seen:
+            continue
+        seen.add(key)
+        diff.append(Pair(ImageRef(na, ia), ImageRef(nb, ib)))
+    return tuple(same + diff)
+
+
+def identity_split(train_counts: Sequence[tuple[str, int]], val_fraction: float, val_pairs: int, seed: int,
+                   test_people: Iterable[str] = ()) -> IdentitySplit:
+    """Hold out validation people of peopleDevTrain and fix their pair list; refuse any DevTest person."""
+    leaked = sorted({n for n, _ in train_counts} & set(test_people))
+    if leaked:
+        raise DataError(
+            f"{len(leaked)} people are in both peopleDevTrain and the test people (e.g. {leaked[:3]}); the protocol "
+            f"files are not the official ones: check them with `lfwsiamese data check`"
+        )
+    train, val = split_people(train_counts, val_fraction, seed)
+    return IdentitySplit(tuple(train), tuple(val), validation_pairs(val, val_pairs, seed), seed)
+
+
+def identity_groups(store: ImageStore, people: Sequence[tuple[str, int]]) -> list[np.ndarray]:
+    """Per person, the store rows of all their images (a missing image is a DataError naming it)."""
+    return [np.array([store.row(ImageRef(n, i)) for i in range(1, c + 1)], np.int32) for n, c in people]
+
+
+def sample_pairs(groups: Sequence[np.ndarray], n_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n_pairs/2 same-person and n_pairs/2 different-person pairs of rows, shuffled: (a, b, label).
+
+    People are drawn uniformly (not images), so the few people with hundreds of images do not dominate;
+    same pairs come from people with >= 2 images, two distinct images each.
+    """
+    sizes = np.array([len(g) for g in groups], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = np.concatenate(groups).astype(np.int32)
+    multi = np.flatnonzero(sizes >= 2)
+    if len(multi) == 0 or len(groups) < 2:
+        raise DataError(f"identity sampling needs >= 1 person with >= 2 images and >= 2 people; got {len(multi)} and {len(groups)}")
+    n_same, n_diff = n_pairs // 2, n_pairs - n_pairs // 2
+    p = multi[rng.integers(len(multi), size=n_same)]
+    i = (rng.random(n_same) * sizes[p]).astype(np.int64)
+    j = (rng.random(n_same) * (sizes[p] - 1)).astype(np.int64)
+    j += j >= i  # a second, different image
+    pa = rng.integers(len(groups), size=n_diff)
+    pb = rng.integers(len(groups) - 1, size=n_diff)
+    pb += pb >= pa  # a different person
+    ia = (rng.random(n_diff) * sizes[pa]).astype(np.int64)
+    ib = (rng.random(n_diff) * sizes[pb]).astype(np.int64)
+    a = np.concatenate([flat[offsets[p] + i], flat[offsets[pa] + ia]])
+    b = np.concatenate([flat[offsets[p] + j], flat[offsets[pb] + ib]])
+    y = np.concatenate([np.ones(n_same, np.float32), np.zeros(n_diff, np.float32)])
+    order = rng.permutation(n_pairs)
+    return a[order], b[order], y[order]
+
+
+def epoch_pairs(groups: Sequence[np.ndarray], n_pairs: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epoch `epoch`'s training pairs: a function of (seed, epoch) alone, so a resumed run draws the same."""
+    return sample_pairs(groups, n_pairs, np.random.default_rng([seed, _RNG_EPOCH, epoch]))
+
+
+def epoch_pair_arrays(groups: Sequence[np.ndarray], n_pairs: int, seed: int, first_epoch: int,
+                      epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs first_epoch..epochs-1 stacked: (a, b, y), each of shape (epochs - first_epoch, n_pairs)."""
+    per = [epoch_pairs(groups, n_pairs, seed, e) for e in range(first_epoch, epochs)]
+    if not per:
+        return tuple(np.zeros((0, n_pairs), t) for t in (np.int32, np.int32, np.float32))  # type: ignore[return-value]
+    return tuple(np.stack(v) for v in zip(*per))  # type: ignore[return-value]

@@ -46,10 +46,12 @@ def _augment(x: tf.Tensor, kinds: tuple[str, ...], seed: tf.Tensor) -> tf.Tensor
     return x
 
 
-def _gather_fn(images: tf.Tensor, pixel_scale: float, kinds: tuple[str, ...]):
+def _gather_fn(images: tf.Tensor, pixel_scale: float, kinds: tuple[str, ...], flip: bool = False):
     def gather(ia, ib, lab, seed):
         xa = tf.cast(tf.gather(images, ia), tf.float32)[..., None]
         xb = tf.cast(tf.gather(images, ib), tf.float32)[..., None]
+        if flip:  # both mirrored: the test-time flip of `tta_flip`
+            xa, xb = tf.reverse(xa, axis=[2]), tf.reverse(xb, axis=[2])
         if kinds:
             xa = _augment(xa, kinds, seed)
             xb = _augment(xb, kinds, seed + tf.constant([0, 7919], tf.int64))
@@ -58,13 +60,16 @@ def _gather_fn(images: tf.Tensor, pixel_scale: float, kinds: tuple[str, ...]):
 
 
 def pair_dataset(images: np.ndarray | tf.Tensor, a: np.ndarray, b: np.ndarray, y: np.ndarray, batch_size: int,
-                 pixel_scale: float = 1.0) -> tf.data.Dataset:
-    """Pairs of row indices into `images` -> batches of ((a, b), label), in order (for evaluation)."""
+                 pixel_scale: float = 1.0, flip: bool = False) -> tf.data.Dataset:
+    """Pairs of row indices into `images` -> batches of ((a, b), label), in order (for evaluation).
+
+    `flip` mirrors both images of every pair (left-right), for test-time flip averaging.
+    """
     if not isinstance(images, tf.Tensor):
         images = tf.constant(images)
     ds = tf.data.Dataset.from_tensor_slices((a.astype(np.int32), b.astype(np.int32), y.astype(np.float32)))
     ds = ds.batch(batch_size).map(lambda ia, ib, lab: (ia, ib, lab, tf.zeros([2], tf.int64)))
-    return ds.map(_gather_fn(images, pixel_scale, ())).prefetch(tf.data.AUTOTUNE)
+    return ds.map(_gather_fn(images, pixel_scale, (), flip)).prefetch(tf.data.AUTOTUNE)
 
 
 def steps_per_epoch(n_pairs: int, batch_size: int) -> int:
@@ -89,10 +94,37 @@ def training_dataset(images: np.ndarray | tf.Tensor, a: np.ndarray, b: np.ndarra
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         perm = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        ds = tf.data.Dataset.from_tensor_slices((tf.gather(ia_all, perm), tf.gather(ib_all, perm), tf.gather(y_all, perm)))
-        ds = ds.batch(batch_size).enumerate()
-        return ds.map(lambda k, t: (t[0], t[1], t[2], tf.stack([tf.constant(seed, tf.int64) * 100003 + epoch, k])))
+        return _epoch_batches(tf.gather(ia_all, perm), tf.gather(ib_all, perm), tf.gather(y_all, perm), epoch,
+                              batch_size, seed)
 
     ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return ds.map(_gather_fn(images, pixel_scale, kinds), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_batches(ia: tf.Tensor, ib: tf.Tensor, lab: tf.Tensor, epoch: tf.Tensor, batch_size: int,
+                   seed: int) -> tf.data.Dataset:
+    """One epoch's pairs, in the given order, as batches tagged with their augmentation seed (seed, epoch, batch)."""
+    ds = tf.data.Dataset.from_tensor_slices((ia, ib, lab)).batch(batch_size).enumerate()
+    return ds.map(lambda k, t: (t[0], t[1], t[2], tf.stack([tf.constant(seed, tf.int64) * 100003 + epoch, k])))
+
+
+def epoch_pairs_dataset(images: np.ndarray | tf.Tensor, a: np.ndarray, b: np.ndarray, y: np.ndarray, batch_size: int,
+                        seed: int, first_epoch: int, pixel_scale: float = 1.0, augment: str = "") -> tf.data.Dataset:
+    """Epochs given as rows: a[k], b[k], y[k] are the pairs of epoch first_epoch + k, already in their order.
+
+    For identity sampling, where each epoch has its own pairs (`data.epoch_pair_arrays`, drawn from
+    (seed, epoch) alone). Augmentation is seeded exactly as in `training_dataset`, so a resumed run that
+    passes the rows from its first unfinished epoch on sees what the uninterrupted run saw.
+    """
+    if not isinstance(images, tf.Tensor):
+        images = tf.constant(images)
+    a, b, y = (np.asarray(v) for v in (a, b, y))
+    if a.ndim != 2 or a.shape != b.shape or a.shape != y.shape:
+        raise ValueError(f"a, b, y must be (epochs, pairs) arrays of one shape; got {a.shape}, {b.shape}, {y.shape}")
+    kinds = tuple(k for k in augment.split(",") if k)
+    epochs = np.arange(first_epoch, first_epoch + len(a), dtype=np.int64)
+    ds = tf.data.Dataset.from_tensor_slices((epochs, a.astype(np.int32), b.astype(np.int32), y.astype(np.float32)))
+    ds = ds.flat_map(lambda e, ia, ib, lab: _epoch_batches(ia, ib, lab, e, batch_size, seed))
     return ds.map(_gather_fn(images, pixel_scale, kinds), num_parallel_calls=tf.data.AUTOTUNE,
                   deterministic=True).prefetch(tf.data.AUTOTUNE)

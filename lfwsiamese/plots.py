@@ -103,8 +103,9 @@ def score_distributions(rec: Record, split: str = "test") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.histplot(data=df.assign(pair=df["label"].map({1: "same", 0: "different"})), x="score", hue="pair",
                  bins=40, stat="count", element="step", ax=ax, hue_order=["different", "same"])
-    ax.axvline(rec.metrics["threshold"], color="k", ls="--", label="threshold (from validation)")
-    ax.axvline(0.5, color="grey", ls=":", label="0.5")
+    ax.axvline(rec.metrics["threshold"], color="k", ls="--")
+    ax.axvline(0.5, color="grey", ls=":")
+    ax.set_title(f"dashed: threshold chosen on validation ({rec.metrics['threshold']:.3f}); dotted: 0.5", fontsize=9)
     ax.set_xlabel("score = P(same)")
     fig.tight_layout()
     return fig

@@ -19,7 +19,8 @@ import pandas as pd
 
 from . import protocols as P
 from .config import ExperimentConfig
-from .data import ImageStore, Preprocess, Split, load_images, make_split, require_data_dir, splits_dir
+from .data import (IdentitySplit, ImageStore, Preprocess, Split, epoch_pair_arrays, identity_groups, identity_split,
+                   load_images, make_split, require_data_dir, splits_dir)
 from .errors import RunError
 from .evaluate import evaluate_scores, metrics
 from .experiments import (Record, atomic_write_json, atomic_write_text, environment, load_record, run_dir_for,
@@ -58,21 +59,40 @@ def setup(cfg: ExperimentConfig) -> str:
     return policy
 
 
-def view1_data(cfg: ExperimentConfig, data: str | os.PathLike | None, progress: bool = True) -> tuple[ImageStore, Split, list[P.Pair]]:
+def view1_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
+               progress: bool = True) -> tuple[ImageStore, Split | IdentitySplit, list[P.Pair]]:
+    """Images, the training/validation split `cfg.data.sampling` asks for, and the 1,000 pairsDevTest pairs.
+
+    "pairs": a split of the 2,200 pairsDevTrain pairs (restricted). "identities": the peopleDevTrain people,
+    some held out for validation (unrestricted); any overlap with the test people is refused.
+    """
     data_dir = require_data_dir(data)
     sdir = splits_dir(data_dir)
     store = load_images(data_dir, Preprocess(tuple(cfg.data.crop), cfg.data.size), progress=progress)
-    train_pairs = P.load_pairs("pairsDevTrain.txt", sdir)
     test_pairs = P.load_pairs("pairsDevTest.txt", sdir)
-    split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.seed)
+    split: Split | IdentitySplit
+    if cfg.data.sampling == "identities":
+        train_counts = [c for s in P.load_people("peopleDevTrain.txt", sdir) for c in s.counts]
+        test_people = {n for s in P.load_people("peopleDevTest.txt", sdir) for n in s.names}
+        test_people |= {n for p in test_pairs for n in p.people}
+        split = identity_split(train_counts, cfg.data.val_fraction, cfg.data.val_pairs, cfg.seed, test_people)
+    else:
+        train_pairs = P.load_pairs("pairsDevTrain.txt", sdir)
+        split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.seed)
     return store, split, test_pairs
 
 
-def predict_pairs(model: Any, store: ImageStore, pairs: Any, pixel_scale: float, batch_size: int = 128) -> np.ndarray:
+def predict_pairs(model: Any, store: ImageStore, pairs: Any, pixel_scale: float, batch_size: int = 128,
+                  tta_flip: bool = False) -> np.ndarray:
+    """P(same) per pair; with `tta_flip` the mean of the scores of (a, b) and of (mirrored a, mirrored b)."""
     from .pipeline import pair_dataset
     a, b, y = store.rows(pairs)
     ds = pair_dataset(store.array, a, b, y, batch_size, pixel_scale=pixel_scale)
-    return model.predict(ds, verbose=0).astype(np.float64).ravel()
+    s = model.predict(ds, verbose=0).astype(np.float64).ravel()
+    if tta_flip:
+        flipped = pair_dataset(store.array, a, b, y, batch_size, pixel_scale=pixel_scale, flip=True)
+        s = 0.5 * (s + model.predict(flipped, verbose=0).astype(np.float64).ravel())
+    return s
 
 
 def _scores_frame(pairs: Any, scores: np.ndarray) -> pd.DataFrame:
@@ -87,13 +107,49 @@ def _sha_lines(items: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()
 
 
-def build_compiled(cfg: ExperimentConfig) -> Any:
+#: Variables weight decay never shrinks: biases, batch-norm scale/shift, the cosine head's scale and offset.
+NO_DECAY = ("bias", "gamma", "beta", "scale", "offset")
+
+
+def learning_rate(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
+    """A float (constant, no warm-up: the reference), else a schedule of the optimizer's step count.
+
+    The step count is optimizer state, which BackupAndRestore restores, so a resumed run continues the schedule.
+    """
+    lr = cfg.train.learning_rate
+    if cfg.train.lr_schedule == "constant" and not cfg.train.warmup_epochs:
+        return lr
+    if not steps_per_epoch:
+        raise ValueError("a learning-rate schedule or warm-up needs steps_per_epoch to span all steps")
     import keras
+    total = cfg.train.epochs * steps_per_epoch
+    warmup = cfg.train.warmup_epochs * steps_per_epoch
+    alpha = 1.0 if cfg.train.lr_schedule == "constant" else 0.0  # alpha=1: the "decay" keeps lr
+    if warmup:  # linear 0 -> lr over the warm-up, then cosine lr -> 0 (or constant lr)
+        return keras.optimizers.schedules.CosineDecay(0.0, total - warmup, alpha=alpha, warmup_target=lr, warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(lr, total, alpha=alpha)
+
+
+def make_optimizer(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
+    """Adam (AdamW when train.weight_decay > 0) or SGD, at the configured learning rate or schedule."""
+    import keras
+    lr = learning_rate(cfg, steps_per_epoch)
+    wd = cfg.train.weight_decay
+    if cfg.train.optimizer == "adam":
+        opt = keras.optimizers.AdamW(lr, weight_decay=wd) if wd else keras.optimizers.Adam(lr)
+    else:
+        opt = keras.optimizers.SGD(lr, momentum=0.5, weight_decay=wd or None)
+    if wd:
+        opt.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return opt
+
+
+def build_compiled(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
+    """The model, compiled; a learning-rate schedule needs `steps_per_epoch`."""
     from .models import build_siamese
     model = build_siamese(cfg.model, cfg.data.size)
-    lr = cfg.train.learning_rate
-    opt = keras.optimizers.Adam(lr) if cfg.train.optimizer == "adam" else keras.optimizers.SGD(lr, momentum=0.5)
-    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    model.compile(make_optimizer(cfg, steps_per_epoch), "binary_crossentropy", metrics=["accuracy"],
+                  jit_compile=cfg.train.jit_compile)
     return model
 
 
@@ -127,8 +183,10 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
                 return
             logs["epoch_seconds"] = time.perf_counter() - self._t
             logs["l2_penalty"] = float(sum(float(keras.ops.convert_to_numpy(l)) for l in self.model.losses)) if self.model.losses else 0.0
+            if cfg.train.lr_schedule != "constant" or cfg.train.warmup_epochs:  # (so the reference's columns stay)
+                logs["learning_rate_end"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             if cfg.train.test_each_epoch:
-                s = predict_pairs(self.model, store, test_pairs, cfg.data.pixel_scale)
+                s = predict_pairs(self.model, store, test_pairs, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
                 y = np.array([p.label for p in test_pairs])
                 m = metrics(s, y, 0.5)
                 eps = 1e-7
@@ -187,8 +245,7 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             return load_record(run_dir)
         policy = setup(cfg)
         store, split, test_pairs = view1_data(cfg, data, progress)
-        from .pipeline import pair_dataset, steps_per_epoch, training_dataset
-        ta, tb, ty = store.rows(split.train)
+        from .pipeline import epoch_pairs_dataset, pair_dataset, steps_per_epoch, training_dataset
         va, vb, vy = store.rows(split.val)
         first_epoch = _backup_epoch(run_dir)
         resumed = first_epoch > 0
@@ -198,14 +255,28 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             log.unlink(missing_ok=True)
         elif log.is_file():  # keep exactly the epochs the backup holds (a kill may fall between log and backup)
             atomic_write_text(log, pd.read_csv(log).iloc[:first_epoch].to_csv(index=False))
-        train_ds = training_dataset(store.array, ta, tb, ty, cfg.train.batch_size, seed=cfg.seed, first_epoch=first_epoch,
-                                    epochs=cfg.train.epochs, pixel_scale=cfg.data.pixel_scale, augment=cfg.data.augment)
+        if isinstance(split, IdentitySplit):  # fresh pairs per epoch, from (seed, epoch) alone
+            n_train = cfg.data.pairs_per_epoch
+            groups = identity_groups(store, split.train_people)
+            ea, eb, ey = epoch_pair_arrays(groups, n_train, cfg.seed, first_epoch, cfg.train.epochs)
+            train_ds = epoch_pairs_dataset(store.array, ea, eb, ey, cfg.train.batch_size, seed=cfg.seed,
+                                           first_epoch=first_epoch, pixel_scale=cfg.data.pixel_scale,
+                                           augment=cfg.data.augment)
+            train_images, train_people = split.train_images, split.train_names
+        else:
+            ta, tb, ty = store.rows(split.train)
+            n_train = len(ta)
+            train_ds = training_dataset(store.array, ta, tb, ty, cfg.train.batch_size, seed=cfg.seed, first_epoch=first_epoch,
+                                        epochs=cfg.train.epochs, pixel_scale=cfg.data.pixel_scale, augment=cfg.data.augment)
+            train_images = sorted({r.relpath for p in split.train for r in (p.a, p.b)})
+            train_people = sorted({n for p in split.train for n in p.people})
         val_ds = pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale)
-        model = build_compiled(cfg)
+        steps = steps_per_epoch(n_train, cfg.train.batch_size)
+        model = build_compiled(cfg, steps)
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
         t0 = time.perf_counter()
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
-                  steps_per_epoch=steps_per_epoch(len(ta), cfg.train.batch_size),
+                  steps_per_epoch=steps,
                   callbacks=_callbacks(cfg, run_dir, model, store, test_pairs, progress) + list(extra_callbacks),
                   verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
         fit_seconds = time.perf_counter() - t0
@@ -214,20 +285,18 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             raise RunError(f"{run_dir}: training logged no epoch")
         hist = hist.drop_duplicates("epoch", keep="last").reset_index(drop=True)
         t1 = time.perf_counter()
-        val_s = predict_pairs(model, store, split.val, cfg.data.pixel_scale)
-        test_s = predict_pairs(model, store, test_pairs, cfg.data.pixel_scale)
+        val_s = predict_pairs(model, store, split.val, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
+        test_s = predict_pairs(model, store, test_pairs, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
         predict_seconds = time.perf_counter() - t1
         res = evaluate_scores(val_s, vy, test_s, np.array([p.label for p in test_pairs]))
-        train_images = sorted({r.relpath for p in split.train for r in (p.a, p.b)})
-        train_people = sorted({n for p in split.train for n in p.people})
         epoch_time_total = float(hist["epoch_seconds"].sum())
         res.update({
             "epochs_run": int(len(hist)),
             "fit_seconds": epoch_time_total,
             "fit_seconds_this_process": fit_seconds,
             "resumed": resumed,
-            "train_pairs": len(split.train), "val_pairs": len(split.val), "test_pairs": len(test_pairs),
-            "train_pairs_per_second": len(split.train) * len(hist) / epoch_time_total if epoch_time_total else None,
+            "train_pairs": n_train, "val_pairs": len(split.val), "test_pairs": len(test_pairs),
+            "train_pairs_per_second": n_train * len(hist) / epoch_time_total if epoch_time_total else None,
             "predict_seconds_val_and_test": predict_seconds,
             "predict_pairs_per_second": (len(split.val) + len(test_pairs)) / predict_seconds,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -237,6 +306,10 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             "final_train_loss": float(hist["loss"].iloc[-1]), "final_val_loss": float(hist["val_loss"].iloc[-1]),
             "final_l2_penalty": float(hist["l2_penalty"].iloc[-1]),
         })
+        if isinstance(split, IdentitySplit):  # train_pairs is then per epoch, each epoch drawing new ones
+            val_people = sorted(n for n, _ in split.val_people)
+            res.update({"sampling": "identities", "val_people_count": len(val_people),
+                        "val_people_sha256": _sha_lines(val_people)})
         atomic_write_text(run_dir / "history.csv", hist.to_csv(index=False))
         atomic_write_text(run_dir / "scores.csv", _scores_frame(test_pairs, test_s).to_csv(index=False))
         atomic_write_text(run_dir / "val_scores.csv", _scores_frame(split.val, val_s).to_csv(index=False))

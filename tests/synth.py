@@ -10,17 +10,22 @@ import numpy as np
 from PIL import Image
 
 from lfwsiamese.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from lfwsiamese.protocols import ImageRef, Pair, format_pairs
+from lfwsiamese.protocols import ImageRef, Pair, PeopleSet, format_pairs, format_people
 
 
-def make_dataset(root: Path, n_people: int = 40, per_person: int = 3, n_pairs: int = 24, seed: int = 0) -> Path:
+def make_dataset(root: Path, n_people: int = 40, per_person: int = 3, n_pairs: int = 24, seed: int = 0,
+                 singles: int = 0) -> Path:
+    """n_people people with per_person images each (first half View 1 training, second half test), plus
+    `singles` extra one-image training people; pairsDev* and peopleDev* files in splits/."""
     rng = np.random.default_rng(seed)
     names = [f"Person_{chr(65 + k // 26)}{chr(65 + k % 26)}" for k in range(n_people)]
-    for name in names:
+    single_names = [f"Single_{chr(65 + k // 26)}{chr(65 + k % 26)}" for k in range(singles)]
+    counts = {**{n: per_person for n in names}, **{n: 1 for n in single_names}}
+    for name, count in counts.items():
         base = rng.integers(0, 256, (8, 8)).astype(np.float64)
         d = root / "lfw2" / name
         d.mkdir(parents=True, exist_ok=True)
-        for i in range(1, per_person + 1):
+        for i in range(1, count + 1):
             img = np.pad(np.kron(base, np.ones((32, 32))), ((0, 0), (0, 0)), mode="edge")[:250, :250]
             img = np.pad(img, ((0, 250 - img.shape[0]), (0, 250 - img.shape[1])), mode="edge")
             img = np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
@@ -41,6 +46,8 @@ def make_dataset(root: Path, n_people: int = 40, per_person: int = 3, n_pairs: i
 
     (splits / "pairsDevTrain.txt").write_text(format_pairs(pairs_for(names[:half], n_pairs)))
     (splits / "pairsDevTest.txt").write_text(format_pairs(pairs_for(names[half:], n_pairs // 2)))
+    for fname, people in (("peopleDevTrain.txt", names[:half] + single_names), ("peopleDevTest.txt", names[half:])):
+        (splits / fname).write_text(format_people([PeopleSet(tuple((n, counts[n]) for n in people))]))
     return root
 
 
