@@ -24,9 +24,9 @@ data: install
 records: data
 	for plan in $(BOOK_PLANS); do $(BIN)/lfwsiamese sweep $$plan || exit 1; done
 
-# Execute each chapter from its MyST source into the paired .ipynb (outputs stored).
+# Execute each chapter from its MyST source (the reviewed file) into the paired .ipynb, outputs stored.
 notebooks: install
-	for md in $(CHAPTERS); do $(BIN)/jupytext --sync $$md && $(BIN)/jupytext --to ipynb --update --execute $$md || exit 1; done
+	for md in $(CHAPTERS); do LFWSIAMESE_TRAIN_MISSING=1 $(BIN)/jupytext --to ipynb --execute $$md || exit 1; done
 
 html: install
 	$(BIN)/jupyter-book build -W -n --keep-going book/
@@ -37,8 +37,10 @@ book: records notebooks html
 pytest: install
 	$(BIN)/python -m pytest -q
 
+# --nbval-lax: every cell must run without error; stored outputs are not compared, so timings, paths and
+# figures (which vary by machine) need no sanitizers.
 nbval: install
-	$(BIN)/python -m pytest -q --nbval-lax -p no:randomly book/chapters/
+	$(BIN)/python -m pytest -q --nbval-lax book/chapters/
 
 # The test command: package tests, every chapter notebook re-executed by nbval, the book built with warnings as errors.
 test: pytest nbval html
