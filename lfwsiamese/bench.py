@@ -18,6 +18,7 @@ import numpy as np
 from . import protocols as P
 from .config import get_config
 from .data import load_images, require_data_dir, splits_dir
+from .experiments import rss_mib
 
 
 def forward_flops(model: Any) -> float:
@@ -59,16 +60,6 @@ def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
     return peak, f"{unit} x {ghz:.2f} GHz (cpu MHz in /proc/cpuinfo) x {cores} logical CPUs"
 
 
-def _rss_mib() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
               progress: bool = True, precision: str = "auto", jit_compile: bool = False,
               fused_towers: bool = True) -> dict[str, Any]:
@@ -102,7 +93,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     # (a) reference style ------------------------------------------------------------------------------
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.set_random_seed(0)
-    rss0 = _rss_mib()
+    rss0 = rss_mib()
     x1 = store.array[a][..., None].astype(np.float64)  # as the reference held its pairs: float64, 0..255
     x2 = store.array[b][..., None].astype(np.float64)
     ref_cfg = get_config("reference-fp32")  # float32, the tower called once per branch
@@ -120,7 +111,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     t = time.perf_counter()
     model.predict([p1, p2], verbose=0, batch_size=32)
     ref_pred = time.perf_counter() - t
-    ref_rss = _rss_mib() - rss0
+    ref_rss = rss_mib() - rss0
     flops = forward_flops(model)
     del model, x1, x2, p1, p2
     gc.collect()
@@ -130,7 +121,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     policy = resolve_precision(precision)
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
-    rss1 = _rss_mib()
+    rss1 = rss_mib()
     model = build_siamese(replace(cfg.model, fused_towers=fused_towers), cfg.data.size)
     model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
     say(f"ours ({policy}{', XLA' if jit_compile else ''}{', fused towers' if fused_towers else ''}): warm-up {warmup} steps, then {steps} timed steps")
@@ -146,7 +137,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     t = time.perf_counter()
     model.predict(pds, verbose=0)
     our_pred = time.perf_counter() - t
-    our_rss = _rss_mib() - rss1
+    our_rss = rss_mib() - rss1
 
     # input pipeline alone: the same batches through a trivial consumer
     t = time.perf_counter()

@@ -102,6 +102,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def rss_mib() -> float:
+    """Current resident memory of this process (Linux /proc), in MiB; NaN elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return float(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def environment(precision: str, jit_compile: bool) -> dict[str, Any]:
     import keras
     import numpy as np

@@ -23,8 +23,8 @@ from .data import (IdentitySplit, ImageStore, Preprocess, Split, epoch_pair_arra
                    load_images, make_split, require_data_dir, splits_dir)
 from .errors import RunError
 from .evaluate import evaluate_scores, metrics
-from .experiments import (Record, atomic_write_json, atomic_write_text, environment, load_record, run_dir_for,
-                          run_lock)
+from .experiments import (Record, atomic_write_json, atomic_write_text, environment, load_record, rss_mib,
+                          run_dir_for, run_lock)
 
 
 def has_fast_bf16() -> bool:
@@ -175,6 +175,10 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
     class EpochExtras(keras.callbacks.Callback):
         """Epoch time, the L2 part of the loss, and (never used for choices) test metrics."""
 
+        def __init__(self) -> None:
+            super().__init__()
+            self.rss_seen: list[float] = []  # resident memory after each epoch of this run
+
         def on_epoch_begin(self, epoch, logs=None):
             self._t = time.perf_counter()
 
@@ -182,6 +186,7 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
             if logs is None:
                 return
             logs["epoch_seconds"] = time.perf_counter() - self._t
+            self.rss_seen.append(rss_mib())
             logs["l2_penalty"] = float(sum(float(keras.ops.convert_to_numpy(l)) for l in self.model.losses)) if self.model.losses else 0.0
             if cfg.train.lr_schedule != "constant" or cfg.train.warmup_epochs:  # (so the reference's columns stay)
                 logs["learning_rate_end"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
@@ -243,6 +248,11 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / "metrics.json").is_file():
             return load_record(run_dir)
+        import gc
+
+        import keras
+        keras.backend.clear_session()  # a sweep trains many runs in one process: start each from a clean graph
+        gc.collect()
         policy = setup(cfg)
         store, split, test_pairs = view1_data(cfg, data, progress)
         from .pipeline import epoch_pairs_dataset, pair_dataset, steps_per_epoch, training_dataset
@@ -275,9 +285,11 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         model = build_compiled(cfg, steps)
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
         t0 = time.perf_counter()
+        callbacks = _callbacks(cfg, run_dir, model, store, test_pairs, progress)
+        extras = next(c for c in callbacks if hasattr(c, "rss_seen"))
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   steps_per_epoch=steps,
-                  callbacks=_callbacks(cfg, run_dir, model, store, test_pairs, progress) + list(extra_callbacks),
+                  callbacks=callbacks + list(extra_callbacks),
                   verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
         fit_seconds = time.perf_counter() - t0
         hist = pd.read_csv(run_dir / "history.csv")
@@ -299,7 +311,10 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             "train_pairs_per_second": n_train * len(hist) / epoch_time_total if epoch_time_total else None,
             "predict_seconds_val_and_test": predict_seconds,
             "predict_pairs_per_second": (len(split.val) + len(test_pairs)) / predict_seconds,
+            # the process's peak (what a single `lfwsiamese train` needs); in a sweep it also covers earlier runs,
+            # so the largest resident size seen during this run is recorded too
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "max_rss_mib_this_run": max(extras.rss_seen + [rss_mib()]),
             "validation": split.kind,
             "train_images_count": len(train_images), "train_images_sha256": _sha_lines(train_images),
             "train_people_count": len(train_people), "train_people_sha256": _sha_lines(train_people),

@@ -37,6 +37,7 @@ def test_one_epoch_run_writes_a_complete_record(synth_data: str, tmp_path) -> No
     env = json.loads((rec.path / "env.json").read_text())
     assert env["precision_policy"] == "float32" and env["tensorflow"]
     assert len(rec.metrics["train_images_sha256"]) == 64
+    assert 0 < rec.metrics["max_rss_mib_this_run"] <= rec.metrics["peak_rss_mib"] + 1
     assert E.list_runs(tmp_path)["run"].tolist() == [cfg.run_name]
 
 
