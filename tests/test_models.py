@@ -57,3 +57,38 @@ def test_fused_towers_compute_the_same_function_at_inference() -> None:
     twice.set_weights(fused.get_weights())
     x = np.random.default_rng(1).random((5, 24, 24, 1)).astype("float32")
     np.testing.assert_allclose(fused.predict([x, x[::-1]], verbose=0), twice.predict([x, x[::-1]], verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_matches_keras_batch_norm(policy: str, tmp_path) -> None:
+    from lfwsiamese.models import FusedBatchNorm
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        x = np.random.default_rng(2).normal(3.0, 2.0, (8, 6, 6, 5)).astype("float32")
+        ours, theirs = FusedBatchNorm(), keras.layers.BatchNormalization()
+        ours.build(x.shape)
+        theirs.build(x.shape)
+        rng = np.random.default_rng(3)
+        w = [rng.random(5).astype("float32") + 0.5, rng.random(5).astype("float32"), rng.random(5).astype("float32"),
+             rng.random(5).astype("float32") + 0.5]
+        ours.set_weights(w)
+        theirs.set_weights(w)
+        tol = 1e-4 if policy == "float32" else 5e-2
+        np.testing.assert_allclose(np.asarray(ours(x, training=False), "float32"), np.asarray(theirs(x, training=False), "float32"), rtol=tol, atol=tol)
+        np.testing.assert_allclose(np.asarray(ours(x, training=True), "float32"), np.asarray(theirs(x, training=True), "float32"), rtol=tol, atol=tol)
+        # moving statistics move the same way (Keras: biased batch variance; fused kernel: unbiased, n = 288)
+        np.testing.assert_allclose(ours.moving_mean.numpy(), theirs.moving_mean.numpy(), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(ours.moving_variance.numpy(), theirs.moving_variance.numpy(), rtol=1e-2, atol=1e-2)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_model_with_fused_batch_norm_saves_and_loads_safely(tmp_path) -> None:
+    cfg = ModelConfig(filters=(4, 8), kernels=(3, 3), pools=(1, 1), dense_units=8, bn_fused=True)
+    m = build_siamese(cfg, 24)
+    assert parameter_counts(m) == parameter_counts(build_siamese(ModelConfig(**{**cfg.__dict__, "bn_fused": False}), 24))
+    m.save(tmp_path / "m.keras")
+    m2 = load_model(str(tmp_path / "m.keras"))
+    x = np.random.default_rng(4).random((3, 24, 24, 1)).astype("float32")
+    np.testing.assert_allclose(m.predict([x, x[::-1]], verbose=0), m2.predict([x, x[::-1]], verbose=0), rtol=1e-6)
+    assert parameter_counts(build_siamese(get_config("reference-fast").model, 105))["total"] == 38_954_049
