@@ -130,7 +130,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweeps import run_plan
-    run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run)
+    run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run,
+             oneshot=args.oneshot)
     return 0
 
 
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(s, results=True)
     s.add_argument("plan", help="plan name (see lfwsiamese.sweeps.PLANS)")
     s.add_argument("--dry-run", action="store_true", help="list what would run")
+    s.add_argument("--oneshot", action="store_true", help="also write each run's N-way one-shot table (oneshot.csv)")
     s.set_defaults(func=cmd_sweep)
 
     b = sub.add_parser("bench", help="training/prediction speed: reference-style loop vs ours")

@@ -100,8 +100,8 @@ def mean_sd(records: Sequence[Record]) -> pd.Series:
     out = {}
     for col in ["test acc (val threshold)", "test acc @0.5", "test AUC", "test EER", "val acc", "epochs", "fit s"]:
         v = t[col].to_numpy(dtype=float)
-        sd = v.std(ddof=1) if len(v) > 1 else float("nan")
-        out[col] = f"{v.mean():.3f} ± {sd:.3f}" if col not in ("epochs", "fit s") else f"{v.mean():.0f} ± {sd:.0f}"
+        fmt = "{:.3f}" if col not in ("epochs", "fit s") else "{:.0f}"
+        out[col] = fmt.format(v.mean()) + (f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else " (1 seed)")
     out["seeds"] = len(t)
     return pd.Series(out)
 
@@ -163,3 +163,45 @@ def epochs_table(records: Sequence[Record], grid: Sequence[int]) -> pd.DataFrame
                              "train_loss": row["loss"], "test_accuracy_unused": row.get("test_accuracy_unused_for_choices"),
                              "test_auc_unused": row.get("test_auc_unused_for_choices")})
     return pd.DataFrame(rows)
+
+
+def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The stored `lfwsiamese bench` record as a side-by-side table (reference-style loop vs ours)."""
+    import json
+    from pathlib import Path
+
+    from .experiments import results_dir
+    p = Path(path) if path else results_dir() / "bench" / "cpu.json"
+    d = json.loads(p.read_text())
+    rows = {
+        "precision": ("precision", "{}"), "input": ("input", "{}"),
+        "train pairs/s": ("train_pairs_per_s", "{:.1f}"), "predict pairs/s": ("predict_pairs_per_s", "{:.1f}"),
+        "predict 1,000 pairs (s)": ("predict_1000_pairs_s", "{:.2f}"), "train GFLOP/s": ("train_gflop_per_s", "{:.0f}"),
+        "fraction of nominal peak": ("fraction_of_peak", "{:.1%}"),
+    }
+    out = {name: {side: fmt.format(d[side][key]) for side in ("reference_style", "ours")} for name, (key, fmt) in rows.items()}
+    t = pd.DataFrame(out).T.rename(columns={"reference_style": "reference style", "ours": "ours"})
+    t.loc["speed-up (ours / reference style)"] = ["", f"train {d['train_speedup']:.2f}x, predict {d['predict_speedup']:.2f}x"]
+    return t
+
+
+def config_diff(a: "ExperimentConfig", b: "ExperimentConfig") -> pd.DataFrame:
+    """Every field where two configs differ (name and seed aside): what changed from one to the other."""
+    from .config import ExperimentConfig  # noqa: F401  (type name above)
+    da, db = a.to_dict(), b.to_dict()
+    rows = []
+    for sect in ("data", "model", "train"):
+        for k in da[sect]:
+            if da[sect][k] != db[sect][k]:
+                rows.append({"field": f"{sect}.{k}", a.name: da[sect][k], b.name: db[sect][k]})
+    return pd.DataFrame(rows).set_index("field")
+
+
+def oneshot_table(records: Sequence[Record]) -> pd.DataFrame:
+    """The stored N-way one-shot results (oneshot.csv) of these runs, one row per method and N."""
+    frames = []
+    for r in records:
+        f = r.path / "oneshot.csv"
+        if f.is_file():
+            frames.append(pd.read_csv(f).assign(run=r.path.name))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

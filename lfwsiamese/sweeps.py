@@ -59,7 +59,12 @@ def plan_init(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
     return out
 
 
+def plan_improved(seeds: tuple[int, ...] = (0, 1, 2)) -> list[ExperimentConfig]:
+    return [get_config("improved", seed=s) for s in seeds]
+
+
 PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
+    "improved": plan_improved,
     "reproduction": plan_reproduction,
     "precision": plan_precision,
     "epochs": plan_epochs,
@@ -78,7 +83,7 @@ def get_plan(name: str) -> list[ExperimentConfig]:
 
 
 def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
-             progress: bool = True, dry_run: bool = False) -> list[Record]:
+             progress: bool = True, dry_run: bool = False, oneshot: bool = False) -> list[Record]:
     """Every run of the plan, in order; finished records are skipped, a run locked by another process too."""
     cfgs = get_plan(name)
     done = [c for c in cfgs if find_record(c, results) is not None]
@@ -99,4 +104,10 @@ def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os
             print(f"  skipped: {e}", file=sys.stderr)
             continue
         print(f"  finished in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    if oneshot and not dry_run:
+        from .oneshot import evaluate_nway
+        for rec in out:
+            if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
+                print(f"one-shot N-way for {rec.path.name}", file=sys.stderr)
+                evaluate_nway(rec.path, data=data, progress=progress)
     return out
