@@ -287,7 +287,7 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         t0 = time.perf_counter()
         callbacks = _callbacks(cfg, run_dir, model, store, test_pairs, progress)
         extras = next(c for c in callbacks if hasattr(c, "rss_seen"))
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,  # order: see pipeline
                   steps_per_epoch=steps,
                   callbacks=callbacks + list(extra_callbacks),
                   verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
