@@ -167,7 +167,7 @@ def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
             rep.problems.append(f"... and {len(missing) - 10} more images referenced by {fname} are missing")
         ppl = {r.name for p in pairs for r in (p.a, p.b)}
         if fname == "pairs.txt":
-            for f in range(10):
+            for f in sorted({p.fold for p in pairs}):
                 fp = [p for p in pairs if p.fold == f]
                 rep.table.append((f"View 2 fold {f + 1}", len(fp), len({n for p in fp for n in p.people}), len({r.relpath for p in fp for r in (p.a, p.b)})))
         else:
