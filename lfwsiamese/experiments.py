@@ -150,6 +150,12 @@ class Record:
     def model_path(self) -> Path:
         return self.path / "model.keras"
 
+    @property
+    def weights(self) -> dict[str, Any] | None:
+        """Histograms of each kernel and bias before and after training (records made since weights.json existed)."""
+        f = self.path / "weights.json"
+        return json.loads(f.read_text()) if f.is_file() else None
+
 
 def is_complete(run_dir: Path) -> bool:
     return all((run_dir / f).is_file() for f in RECORD_FILES)

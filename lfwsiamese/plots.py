@@ -160,3 +160,37 @@ def architecture_diagram(rows: Sequence[dict], title: str = "one tower (shared b
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def weight_distributions(records: Sequence[Record], variables: Sequence[str] | None = None,
+                         labels: Sequence[str] | None = None) -> plt.Figure:
+    """Initial (grey) and trained (colour) weights per variable, one row per run, from each record's weights.json.
+
+    Densities on a log scale, so the tails that training grows are visible next to the narrow initial peak.
+    """
+    recs = [r for r in records if r.weights is not None]
+    if not recs:
+        raise ValueError("none of these records has weights.json (records made before it existed); train them again")
+    variables = list(variables or [k for k in recs[0].weights if k.endswith("/kernel")])
+    fig, axes = plt.subplots(len(recs), len(variables), figsize=(2.1 * len(variables), 1.7 * len(recs)), squeeze=False)
+    for i, rec in enumerate(recs):
+        for j, var in enumerate(variables):
+            ax, h = axes[i, j], rec.weights[var]
+            edges = np.asarray(h["edges"])
+            width = np.diff(edges)
+            for key, color in (("before", "0.55"), ("after", f"C{i}")):
+                counts = np.asarray(h[key], dtype=float)
+                dens = counts / counts.sum() / width
+                ax.stairs(np.where(dens > 0, dens, np.nan), edges, color=color, lw=1.2,
+                          label="initial" if key == "before" else "trained")
+            ax.set_yscale("log")
+            ax.tick_params(labelsize=6)
+            if i == 0:
+                ax.set_title(var.split("/")[0], fontsize=8)
+            if j == 0:
+                ax.set_ylabel(labels[i] if labels else f"{rec.config.name} s{rec.config.seed}", fontsize=7)
+            ax.text(0.02, 0.97, f"sd {h['before_std']:.3g} -> {h['after_std']:.3g}", transform=ax.transAxes,
+                    fontsize=6, va="top")
+    axes[0, -1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout(pad=0.4)
+    return fig

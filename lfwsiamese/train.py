@@ -283,6 +283,8 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         val_ds = pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale)
         steps = steps_per_epoch(n_train, cfg.train.batch_size)
         model = build_compiled(cfg, steps)
+        from .models import weight_histograms, weight_snapshot
+        initial_weights = weight_snapshot(model)  # (a resumed run rebuilds the same init from the seed)
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
         t0 = time.perf_counter()
         callbacks = _callbacks(cfg, run_dir, model, store, test_pairs, progress)
@@ -329,6 +331,8 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         atomic_write_text(run_dir / "scores.csv", _scores_frame(test_pairs, test_s).to_csv(index=False))
         atomic_write_text(run_dir / "val_scores.csv", _scores_frame(split.val, val_s).to_csv(index=False))
         atomic_write_json(run_dir / "env.json", environment(policy, cfg.train.jit_compile))
+        atomic_write_json(run_dir / "weights.json", weight_histograms(initial_weights, weight_snapshot(model)))
+        del initial_weights
         if save_model:  # an uncompiled copy: no optimizer state, a third of the size
             from .models import build_siamese
             clean = build_siamese(cfg.model, cfg.data.size)

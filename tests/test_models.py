@@ -92,3 +92,18 @@ def test_model_with_fused_batch_norm_saves_and_loads_safely(tmp_path) -> None:
     x = np.random.default_rng(4).random((3, 24, 24, 1)).astype("float32")
     np.testing.assert_allclose(m.predict([x, x[::-1]], verbose=0), m2.predict([x, x[::-1]], verbose=0), rtol=1e-6)
     assert parameter_counts(build_siamese(get_config("reference-fast").model, 105))["total"] == 38_954_049
+
+
+def test_weight_histograms_share_edges_and_count_every_weight() -> None:
+    from lfwsiamese.models import weight_histograms
+    rng = np.random.default_rng(0)
+    before = {"conv1/kernel": rng.normal(0, 0.01, (3, 3, 1, 4)).astype(np.float32), "conv1/bias": np.zeros(4, np.float32)}
+    after = {"conv1/kernel": before["conv1/kernel"] * 3, "conv1/bias": np.zeros(4, np.float32)}
+    h = weight_histograms(before, after, bins=10)
+    k = h["conv1/kernel"]
+    assert sum(k["before"]) == sum(k["after"]) == 36 and len(k["edges"]) == 11
+    assert k["edges"][0] <= float(after["conv1/kernel"].min()) and k["edges"][-1] >= float(after["conv1/kernel"].max())
+    assert k["after_std"] == pytest.approx(3 * k["before_std"], rel=1e-5)
+    assert sum(h["conv1/bias"]["before"]) == 4  # a constant variable still gets a valid range
+    with pytest.raises(ValueError, match="different variables"):
+        weight_histograms(before, {"conv1/kernel": after["conv1/kernel"]})

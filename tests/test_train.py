@@ -39,6 +39,14 @@ def test_one_epoch_run_writes_a_complete_record(synth_data: str, tmp_path) -> No
     assert len(rec.metrics["train_images_sha256"]) == 64
     assert 0 < rec.metrics["max_rss_mib_this_run"] <= rec.metrics["peak_rss_mib"] + 1
     assert E.list_runs(tmp_path)["run"].tolist() == [cfg.run_name]
+    w = rec.weights  # initial and trained weights, as histograms on shared edges
+    kernels = [k for k in w if k.endswith("/kernel")]
+    assert kernels and all(k.endswith(("/kernel", "/bias")) for k in w)
+    for k in kernels:
+        n = int(np.prod(w[k]["shape"]))
+        assert sum(w[k]["before"]) == sum(w[k]["after"]) == n
+        assert len(w[k]["edges"]) == len(w[k]["before"]) + 1
+        assert w[k]["before_std"] != w[k]["after_std"]  # training moved the weights
 
 
 def test_load_or_run_trains_once(synth_data: str, tmp_path) -> None:
@@ -80,5 +88,6 @@ def test_interrupted_run_resumes_to_the_same_record(synth_data: str, tmp_path) -
     assert resumed.metrics["resumed"] is True
     assert resumed.metrics["epochs_run"] == full.metrics["epochs_run"] >= 2
     np.testing.assert_array_equal(full.scores["score"].to_numpy(), resumed.scores["score"].to_numpy())
+    assert resumed.weights == full.weights  # the resumed process rebuilt the same initial weights
     cols = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
     pd.testing.assert_frame_equal(full.history[cols], resumed.history[cols])
