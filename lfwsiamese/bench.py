@@ -9,7 +9,7 @@ import gc
 import os
 import resource
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,19 +60,56 @@ def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
     return peak, f"{unit} x {ghz:.2f} GHz (cpu MHz in /proc/cpuinfo) x {cores} logical CPUs"
 
 
-def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
-              progress: bool = True, precision: str = "auto", jit_compile: bool = False,
-              fused_towers: bool = True, bn_fused: bool = True) -> dict[str, Any]:
-    """Time `steps` training steps and a 1,000-pair prediction both ways; returns the figures as a dict."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+@dataclass(frozen=True)
+class Variant:
+    """One way of training the reference network: where the pairs come from and how the step is computed."""
 
-    from .models import build_siamese
-    from .pipeline import pair_dataset, training_dataset
-    from .train import resolve_precision
+    label: str
+    input: str = "tfdata"  # "numpy": float64 arrays and model.fit(x, y), as the reference; "tfdata": ours
+    precision: str = "auto"
+    fused_towers: bool = True
+    bn_fused: bool = True
+    jit_compile: bool = False
 
-    cfg = get_config("reference")
+    def describe(self) -> str:
+        return (f"{'float64 NumPy + fit(x, y)' if self.input == 'numpy' else 'uint8 tf.data'}, {self.precision}, "
+                f"towers {'fused' if self.fused_towers else 'per branch'}, BN {'fused' if self.bn_fused else 'Keras'}"
+                + (", XLA" if self.jit_compile else ""))
+
+
+REFERENCE_STYLE = Variant("reference style", input="numpy", precision="float32", fused_towers=False, bn_fused=False)
+
+#: Each row adds one optimization to the row above (the contribution of each, one at a time), then the
+#: default path with one optimization taken away, and XLA on top (slower here: a negative result kept).
+ABLATION = (
+    REFERENCE_STYLE,
+    Variant("+ tf.data uint8 pipeline", precision="float32", fused_towers=False, bn_fused=False),
+    Variant("+ fused towers", precision="float32", fused_towers=True, bn_fused=False),
+    Variant("+ fused batch norm", precision="float32", fused_towers=True, bn_fused=True),
+    Variant("+ bfloat16 (= ours)", precision="auto", fused_towers=True, bn_fused=True),
+    Variant("ours without fused batch norm", precision="auto", fused_towers=True, bn_fused=False),
+    Variant("ours without fused towers", precision="auto", fused_towers=False, bn_fused=True),
+    Variant("ours + XLA", precision="auto", fused_towers=True, bn_fused=True, jit_compile=True),
+)
+
+
+@dataclass
+class _Work:
+    """The pairs a benchmark trains and predicts on, shared by every variant."""
+
+    store: Any
+    a: np.ndarray
+    b: np.ndarray
+    y: np.ndarray
+    ta: np.ndarray
+    tb: np.ndarray
+    ty: np.ndarray
+    steps: int
+    warmup: int
+    batch_size: int
+
+
+def _prepare(steps: int, batch_size: int, warmup: int, data: str | None, progress: bool) -> _Work:
     data_dir = require_data_dir(data)
     store = load_images(data_dir, progress=progress)
     sdir = splits_dir(data_dir)
@@ -82,96 +119,140 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     a, b, y = store.rows(train[: min(n_train, len(train))])
     while len(a) < n_train:  # more steps than pairs: repeat
         a, b, y = np.concatenate([a, a]), np.concatenate([b, b]), np.concatenate([y, y])
-    a, b, y = a[:n_train], b[:n_train], y[:n_train]
     ta, tb, ty = store.rows(test)
-    out: dict[str, Any] = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "test_pairs": len(test)}
+    return _Work(store, a[:n_train], b[:n_train], y[:n_train], ta, tb, ty, steps, warmup, batch_size)
 
-    def say(msg: str) -> None:
-        if progress:
-            print(msg, flush=True)
 
-    # (a) reference style ------------------------------------------------------------------------------
-    keras.mixed_precision.set_global_policy("float32")
-    keras.utils.set_random_seed(0)
-    rss0 = rss_mib()
-    x1 = store.array[a][..., None].astype(np.float64)  # as the reference held its pairs: float64, 0..255
-    x2 = store.array[b][..., None].astype(np.float64)
-    ref_cfg = get_config("reference-fp32")  # float32, the tower called once per branch
-    model = build_siamese(ref_cfg.model, ref_cfg.data.size)
-    model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"])
-    wn = warmup * batch_size
-    say(f"reference style: warm-up {warmup} steps, then {steps} timed steps")
-    model.fit([x1[:wn], x2[:wn]], y[:wn], batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
-    t = time.perf_counter()
-    model.fit([x1[wn:], x2[wn:]], y[wn:], batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
-    ref_train = time.perf_counter() - t
-    p1 = store.array[ta][..., None].astype(np.float64)
-    p2 = store.array[tb][..., None].astype(np.float64)
-    model.predict([p1[:64], p2[:64]], verbose=0, batch_size=32)
-    t = time.perf_counter()
-    model.predict([p1, p2], verbose=0, batch_size=32)
-    ref_pred = time.perf_counter() - t
-    ref_rss = rss_mib() - rss0
-    flops = forward_flops(model)
-    del model, x1, x2, p1, p2
+def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
+    """Train pairs/s (warm-up excluded) and predict pairs/s of one variant, in this process."""
+    import keras
+    import tensorflow as tf
+
+    from .models import build_siamese
+    from .pipeline import pair_dataset, training_dataset
+    from .train import resolve_precision
+
     gc.collect()
     keras.backend.clear_session()
-
-    # (b) ours -------------------------------------------------------------------------------------------
-    policy = resolve_precision(precision)
+    policy = resolve_precision(v.precision)
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
-    rss1 = rss_mib()
-    fast = get_config("reference-fast").model  # the same network; batch norm through the fused kernel
-    model = build_siamese(replace(fast, fused_towers=fused_towers, bn_fused=bn_fused), cfg.data.size)
-    model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
-    say(f"ours ({policy}{', XLA' if jit_compile else ''}{', fused towers' if fused_towers else ''}{', fused batch norm' if bn_fused else ''}): warm-up {warmup} steps, then {steps} timed steps")
-    images = tf.constant(store.array)
-    warm = training_dataset(images, a[:wn], b[:wn], y[:wn], batch_size, seed=0, first_epoch=0, epochs=1)
-    model.fit(warm, epochs=1, verbose=0)
-    ds = training_dataset(images, a[wn:], b[wn:], y[wn:], batch_size, seed=0, first_epoch=0, epochs=1)
-    t = time.perf_counter()
-    model.fit(ds, epochs=1, verbose=0)
-    our_train = time.perf_counter() - t
-    pds = pair_dataset(images, ta, tb, ty, 128)
-    model.predict(pair_dataset(images, ta[:128], tb[:128], ty[:128], 128), verbose=0)
-    t = time.perf_counter()
-    model.predict(pds, verbose=0)
-    our_pred = time.perf_counter() - t
-    our_rss = rss_mib() - rss1
-
-    # input pipeline alone: the same batches through a trivial consumer
-    t = time.perf_counter()
-    n_batches = sum(1 for _ in training_dataset(images, a, b, y, batch_size, seed=0, first_epoch=0, epochs=1))
-    pipe = time.perf_counter() - t
-
-    pairs = steps * batch_size
-    train_flop_per_pair = 3 * 2 * flops  # forward + backward (~2x forward), two images per pair
-    out["reference_style"] = {
-        "precision": "float32", "input": "float64 NumPy arrays, model.fit(x, y)",
-        "train_pairs_per_s": pairs / ref_train, "predict_pairs_per_s": len(test) / ref_pred,
-        "predict_1000_pairs_s": ref_pred * 1000 / len(test), "rss_growth_mib": ref_rss,
+    rss0 = rss_mib()
+    base = get_config("reference-fast").model  # the reference network; only the computation differs
+    model = build_siamese(replace(base, fused_towers=v.fused_towers, bn_fused=v.bn_fused), get_config("reference").data.size)
+    model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=v.jit_compile)
+    w, bs, arr = work.warmup * work.batch_size, work.batch_size, work.store.array
+    a, b, y = work.a, work.b, work.y
+    if v.input == "numpy":
+        x1 = arr[a][..., None].astype(np.float64)  # as the reference held its pairs: float64, 0..255
+        x2 = arr[b][..., None].astype(np.float64)
+        model.fit([x1[:w], x2[:w]], y[:w], batch_size=bs, epochs=1, verbose=0, shuffle=True)
+        t = time.perf_counter()
+        model.fit([x1[w:], x2[w:]], y[w:], batch_size=bs, epochs=1, verbose=0, shuffle=True)
+        train_s = time.perf_counter() - t
+        p1 = arr[work.ta][..., None].astype(np.float64)
+        p2 = arr[work.tb][..., None].astype(np.float64)
+        model.predict([p1[:64], p2[:64]], verbose=0, batch_size=32)
+        t = time.perf_counter()
+        model.predict([p1, p2], verbose=0, batch_size=32)
+        pred_s = time.perf_counter() - t
+    else:
+        images = tf.constant(arr)
+        model.fit(training_dataset(images, a[:w], b[:w], y[:w], bs, seed=0, first_epoch=0, epochs=1), epochs=1, verbose=0)
+        ds = training_dataset(images, a[w:], b[w:], y[w:], bs, seed=0, first_epoch=0, epochs=1)
+        t = time.perf_counter()
+        model.fit(ds, epochs=1, verbose=0)
+        train_s = time.perf_counter() - t
+        model.predict(pair_dataset(images, work.ta[:128], work.tb[:128], work.ty[:128], 128), verbose=0)
+        t = time.perf_counter()
+        model.predict(pair_dataset(images, work.ta, work.tb, work.ty, 128), verbose=0)
+        pred_s = time.perf_counter() - t
+    n_test = len(work.ta)
+    out = {
+        "label": v.label, "setup": v.describe(), "precision": policy, "input": v.input, "fused_towers": v.fused_towers,
+        "bn_fused": v.bn_fused, "jit_compile": v.jit_compile,
+        "train_pairs_per_s": work.steps * bs / train_s, "predict_pairs_per_s": n_test / pred_s,
+        "predict_1000_pairs_s": pred_s * 1000 / n_test, "rss_growth_mib": rss_mib() - rss0,
+        "forward_gflop_per_image": forward_flops(model) / 1e9,
     }
-    out["ours"] = {
-        "precision": policy, "jit_compile": jit_compile, "fused_towers": fused_towers, "bn_fused": bn_fused, "input": "uint8 tensor, tf.data gather + cast in graph",
-        "train_pairs_per_s": pairs / our_train, "predict_pairs_per_s": len(test) / our_pred,
-        "predict_1000_pairs_s": our_pred * 1000 / len(test), "rss_growth_mib": our_rss,
-    }
+    del model
+    return out
+
+
+def _add_flops(res: dict[str, Any]) -> None:
+    train_flop_per_pair = 3 * 2 * res["forward_gflop_per_image"] * 1e9  # forward + backward (~2x), two images
+    peak, how = cpu_peak_flops(res["precision"])
+    achieved = res["train_pairs_per_s"] * train_flop_per_pair
+    res["train_gflop_per_s"] = achieved / 1e9
+    res["fraction_of_peak"] = achieved / peak if peak else None
+    res["peak_estimate"] = how
+
+
+def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
+              progress: bool = True, precision: str = "auto", jit_compile: bool = False,
+              fused_towers: bool = True, bn_fused: bool = True) -> dict[str, Any]:
+    """Time `steps` training steps and a 1,000-pair prediction both ways; returns the figures as a dict."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    work = _prepare(steps, batch_size, warmup, data, progress)
+    ours = Variant("ours", precision=precision, fused_towers=fused_towers, bn_fused=bn_fused, jit_compile=jit_compile)
+    out: dict[str, Any] = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "test_pairs": len(work.ta)}
+    for key, v in (("reference_style", REFERENCE_STYLE), ("ours", ours)):
+        if progress:
+            print(f"{v.label} ({v.describe()}): warm-up {warmup} steps, then {steps} timed steps", flush=True)
+        out[key] = time_variant(work, v)
+        _add_flops(out[key])
+    out["reference_style"]["input"] = "float64 NumPy arrays, model.fit(x, y)"
+    out["ours"]["input"] = "uint8 tensor, tf.data gather + cast in graph"
     out["train_speedup"] = out["ours"]["train_pairs_per_s"] / out["reference_style"]["train_pairs_per_s"]
     out["predict_speedup"] = out["ours"]["predict_pairs_per_s"] / out["reference_style"]["predict_pairs_per_s"]
+
+    # input pipeline alone: the same batches through a trivial consumer
+    import tensorflow as tf
+
+    from .pipeline import training_dataset
+    images = tf.constant(work.store.array)
+    t = time.perf_counter()
+    n_batches = sum(1 for _ in training_dataset(images, work.a, work.b, work.y, batch_size, seed=0, first_epoch=0, epochs=1))
+    pipe = time.perf_counter() - t
     out["input_pipeline_pairs_per_s"] = n_batches * batch_size / pipe if pipe else None
-    out["forward_gflop_per_image"] = flops / 1e9
-    out["train_gflop_per_pair"] = train_flop_per_pair / 1e9
-    for key, prec in (("reference_style", "float32"), ("ours", policy)):
-        peak, how = cpu_peak_flops(prec)
-        achieved = out[key]["train_pairs_per_s"] * train_flop_per_pair
-        out[key]["train_gflop_per_s"] = achieved / 1e9
-        out[key]["fraction_of_peak"] = achieved / peak if peak else None
-        out[key]["peak_estimate"] = how
+    out["forward_gflop_per_image"] = out["ours"]["forward_gflop_per_image"]
+    out["train_gflop_per_pair"] = 6 * out["forward_gflop_per_image"]
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if progress:
         print(format_table(out))
     return out
+
+
+def run_ablation(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str | None = None,
+                 progress: bool = True, variants: tuple[Variant, ...] = ABLATION) -> dict[str, Any]:
+    """Every variant of `ABLATION` on the same pairs in one process: what each optimization contributes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    work = _prepare(steps, batch_size, warmup, data, progress)
+    rows = []
+    for k, v in enumerate(variants):
+        if progress:
+            print(f"[{k + 1}/{len(variants)}] {v.label}: {v.describe()}", flush=True)
+        r = time_variant(work, v)
+        _add_flops(r)
+        rows.append(r)
+    base = rows[0]["train_pairs_per_s"]
+    for k, r in enumerate(rows):
+        r["train_speedup_vs_reference_style"] = r["train_pairs_per_s"] / base
+        r["train_gain_vs_row_above"] = r["train_pairs_per_s"] / rows[k - 1]["train_pairs_per_s"] if k else None
+    out = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "variants": rows,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if progress:
+        print(format_ablation(out))
+    return out
+
+
+def format_ablation(res: dict[str, Any]) -> str:
+    lines = [f"{'variant':<34}{'train pairs/s':>14}{'x ref style':>12}{'x above':>9}{'predict 1,000 (s)':>19}"]
+    for r in res["variants"]:
+        above = f"{r['train_gain_vs_row_above']:.2f}" if r["train_gain_vs_row_above"] else ""
+        lines.append(f"{r['label']:<34}{r['train_pairs_per_s']:>14.1f}{r['train_speedup_vs_reference_style']:>12.2f}"
+                     f"{above:>9}{r['predict_1000_pairs_s']:>19.2f}")
+    return "\n".join(lines)
 
 
 def format_table(res: dict[str, Any]) -> str:

@@ -1,0 +1,53 @@
+"""`lfwsiamese bench`: both loops and the ablation run end to end and report consistent figures (tiny data)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lfwsiamese import cli
+from lfwsiamese.bench import ABLATION, REFERENCE_STYLE, Variant, run_ablation
+from tests.synth import make_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory) -> str:
+    return str(make_dataset(tmp_path_factory.mktemp("synth")))
+
+
+def test_bench_json_has_the_figures_the_issue_asks_for(synth_data: str, tmp_path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    rc = cli.main(["bench", "--data", synth_data, "--steps", "1", "--batch-size", "4", "--json", "--out", str(out)])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res == json.loads(out.read_text())
+    for side in ("reference_style", "ours"):
+        assert res[side]["train_pairs_per_s"] > 0 and res[side]["predict_pairs_per_s"] > 0
+        assert res[side]["forward_gflop_per_image"] == pytest.approx(res["forward_gflop_per_image"])
+    assert res["reference_style"]["precision"] == "float32"
+    assert res["train_speedup"] == pytest.approx(res["ours"]["train_pairs_per_s"] / res["reference_style"]["train_pairs_per_s"])
+    assert res["peak_rss_mib"] > 0 and res["env"]["tensorflow"]
+    assert 1.5 < res["forward_gflop_per_image"] < 2.0  # the reference tower: ~0.9 GMAC per 105x105 image
+
+
+def test_ablation_compares_each_variant_with_the_first_and_the_row_above(synth_data: str) -> None:
+    variants = (REFERENCE_STYLE, Variant("+ tf.data", precision="float32", fused_towers=False, bn_fused=False),
+                Variant("+ fused towers", precision="float32", fused_towers=True, bn_fused=False))
+    res = run_ablation(steps=1, batch_size=4, warmup=1, data=synth_data, progress=False, variants=variants)
+    rows = res["variants"]
+    assert [r["label"] for r in rows] == [v.label for v in variants]
+    assert rows[0]["train_speedup_vs_reference_style"] == 1.0 and rows[0]["train_gain_vs_row_above"] is None
+    for k in (1, 2):
+        assert rows[k]["train_gain_vs_row_above"] == pytest.approx(rows[k]["train_pairs_per_s"] / rows[k - 1]["train_pairs_per_s"])
+    assert rows[0]["input"] == "numpy" and rows[1]["input"] == "tfdata"
+
+
+def test_the_ablation_chain_adds_one_change_per_row() -> None:
+    fields = ("input", "precision", "fused_towers", "bn_fused", "jit_compile")
+    chain = ABLATION[:5]
+    for prev, cur in zip(chain, chain[1:]):
+        changed = [f for f in fields if getattr(prev, f) != getattr(cur, f)]
+        assert len(changed) == 1, (cur.label, changed)
+    assert ABLATION[4] == Variant("+ bfloat16 (= ours)", precision="auto")  # the last step is the default path
