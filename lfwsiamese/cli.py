@@ -92,11 +92,58 @@ def _print_record(rec) -> None:
             print(f"  {split:<4} acc {s['accuracy']:.4f}  acc@0.5 {s['accuracy_at_0.5']:.4f}  AUC {s['auc']:.4f}  EER {s['eer']:.4f}")
 
 
+def _parse_folds(text: str) -> tuple[int, ...]:
+    try:
+        folds = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
+    except ValueError:
+        raise LfwSiameseError(f"--folds {text!r}: expected comma-separated fold numbers 0..9, e.g. 0,1,2") from None
+    if not folds or any(not 0 <= f <= 9 for f in folds):
+        raise LfwSiameseError(f"--folds {text!r}: View 2 has folds 0..9")
+    return folds
+
+
+def cmd_evaluate_view2(args: argparse.Namespace) -> int:
+    """Train (or load) one record per fold, then the per-fold table and mean +- standard error."""
+    if args.run:
+        raise LfwSiameseError("evaluate --protocol view2 takes --config NAME, not a run folder (it makes one record per fold)")
+    if not args.config:
+        raise LfwSiameseError("evaluate --protocol view2 needs --config NAME, e.g. --config improved")
+    from .evaluate import fold_summary
+    from .report import view2_table
+    from .sweeps import run_configs, view2_configs
+    cfg = _config_from_args(args)
+    cfgs = view2_configs(cfg, _parse_folds(args.folds))
+    recs = run_configs(cfgs, f"View 2 of {cfg.name} (seed {cfg.seed})", data=args.data, results=args.results,
+                       progress=not args.quiet, dry_run=args.no_train)
+    if not recs:
+        print(f"no fold of {cfg.name} is recorded yet; run without --no-train to train them")
+        return 1
+    table = view2_table(recs)
+    summary = fold_summary([r.metrics["test"] for r in recs])
+    if args.json:
+        print(json.dumps({"config": cfg.name, "seed": cfg.seed, "per_fold": table.reset_index().to_dict("records"),
+                          "summary": summary}, indent=2, default=str))
+    else:
+        import pandas as pd
+        with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
+            print(table.to_string())
+        for key, label in (("accuracy", "accuracy (validation threshold)"), ("accuracy_at_0.5", "accuracy at 0.5"),
+                           ("auc", "AUC")):
+            s = summary[key]
+            print(f"{label:<32} {s['mean']:.4f} +- {s['se']:.4f} (SE over {summary['folds']} folds)")
+    if len(recs) < len(cfgs):
+        print(f"{len(cfgs) - len(recs)} of {len(cfgs)} folds not recorded yet: the summary covers {len(recs)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.protocol == "view2":
-        raise LfwSiameseError("the View 2 ten-fold protocol is not implemented yet (issue 6)")
+        return cmd_evaluate_view2(args)
+    if args.config or args.set:
+        raise LfwSiameseError("--config/--set go with --protocol view2; for one View 1 run pass its RUN_DIR")
     if not args.run:
-        raise LfwSiameseError("evaluate needs a RUN_DIR (see `lfwsiamese runs`)")
+        raise LfwSiameseError("evaluate needs a RUN_DIR (see `lfwsiamese runs`), or --protocol view2 --config NAME")
     from .evaluate import evaluate_scores
     from .experiments import load_record
     rec = load_record(args.run)
@@ -265,11 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. train.learning_rate=1e-4")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="show a run's metrics")
+    e = sub.add_parser("evaluate", help="a run's metrics (view1), or LFW's 10-fold protocol for a config (view2)")
     common(e, results=True)
-    e.add_argument("run", nargs="?", help="run folder")
-    e.add_argument("--protocol", choices=["view1", "view2"], default="view1")
-    e.add_argument("--config", default=None)
+    e.add_argument("run", nargs="?", help="run folder (view1)")
+    e.add_argument("--protocol", choices=["view1", "view2"], default="view1",
+                   help="view2: train and test each of the 10 folds (resumable, one record per fold), print mean +- SE")
+    e.add_argument("--config", default=None, help="view2: named config, e.g. improved")
+    e.add_argument("--seed", type=int, default=None, help="view2: seed of every fold's run")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="view2: override a config field")
+    e.add_argument("--folds", default="0,1,2,3,4,5,6,7,8,9", help="view2: which folds (default: all ten)")
+    e.add_argument("--no-train", action="store_true", help="view2: summarise the recorded folds only, train nothing")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -325,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-TF_COMMANDS = {"train", "sweep", "bench", "verify", "embed", "oneshot"}
+TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot"}
 
 
 def _sigterm(signum: int, frame: object) -> None:

@@ -18,6 +18,7 @@ HEADS = ("l1_sigmoid", "cosine")
 OPTIMIZERS = ("adam", "sgd")
 VALIDATIONS = ("person", "pair")
 SAMPLINGS = ("pairs", "identities")
+PROTOCOLS = ("view1", "view2")
 ARCHS = ("koch", "resnet")
 LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "gelu", "swish")
@@ -39,8 +40,19 @@ class DataConfig:
     sampling: str = "pairs"
     pairs_per_epoch: int = 8000  # identities only: balanced same/different training pairs per epoch
     val_pairs: int = 1000  # identities only: balanced validation pairs among the held-out people
+    # "view1": train on DevTrain, test on the 1,000 DevTest pairs. "view2": LFW's 10-fold protocol; train on the
+    # people (identities) or pairs (pairs) of the nine other folds, test on the 600 pairs of `fold`.
+    protocol: str = "view1"
+    fold: int = 0  # view2 only: the test fold, 0..9
 
     def validate(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"data.protocol={self.protocol!r}: allowed values are {PROTOCOLS}")
+        if self.protocol == "view2" and not 0 <= self.fold <= 9:
+            raise ConfigError(f"data.fold={self.fold}: View 2 has folds 0..9")
+        if self.protocol == "view1" and self.fold != 0:
+            raise ConfigError(f"data.fold={self.fold} with data.protocol='view1': folds exist only in View 2; "
+                              f"set data.protocol=view2 or leave data.fold at 0")
         if self.crop and (len(self.crop) != 4 or not (0 <= self.crop[0] < self.crop[2] <= 250 and 0 <= self.crop[1] < self.crop[3] <= 250)):
             raise ConfigError(f"data.crop={self.crop!r}: expected (left, top, right, bottom) inside 0..250 with left<right, top<bottom, or () for the whole image")
         if not 8 <= self.size <= 250:
@@ -216,7 +228,8 @@ class ExperimentConfig:
 
     @property
     def run_name(self) -> str:
-        return f"{self.name}-s{self.seed}-{self.hash}"
+        fold = f"-view2-f{self.data.fold}" if self.data.protocol == "view2" else ""
+        return f"{self.name}{fold}-s{self.seed}-{self.hash}"
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentConfig":

@@ -95,3 +95,20 @@ def evaluate_scores(val_scores: np.ndarray, val_labels: np.ndarray,
 def roc(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     fpr, tpr, thr = roc_curve(np.asarray(labels).astype(int), np.asarray(scores, dtype=np.float64))
     return {"fpr": fpr, "tpr": tpr, "thresholds": thr}
+
+
+def fold_summary(per_fold: list[dict[str, Any]], keys: tuple[str, ...] = ("accuracy", "accuracy_at_0.5", "auc", "eer")) -> dict[str, Any]:
+    """Mean, sample standard deviation and standard error (sd / sqrt(folds)) of per-fold test metrics.
+
+    The standard error over the ten folds is the figure the LFW results page reports next to each mean.
+    """
+    if not per_fold:
+        raise LfwSiameseError("no folds to summarise: run `lfwsiamese evaluate --protocol view2 --config NAME` first")
+    out: dict[str, Any] = {"folds": len(per_fold)}
+    for k in keys:
+        v = np.array([m[k] for m in per_fold if k in m], dtype=np.float64)
+        if v.size == 0:
+            continue
+        sd = float(v.std(ddof=1)) if v.size > 1 else float("nan")
+        out[k] = {"mean": float(v.mean()), "sd": sd, "se": sd / np.sqrt(v.size) if v.size > 1 else float("nan")}
+    return out

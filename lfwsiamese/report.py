@@ -205,3 +205,17 @@ def oneshot_table(records: Sequence[Record]) -> pd.DataFrame:
         if f.is_file():
             frames.append(pd.read_csv(f).assign(run=r.path.name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def view2_table(records: Sequence[Record]) -> pd.DataFrame:
+    """One row per View 2 fold: test accuracy at the validation threshold and at 0.5, AUC, EER, training time."""
+    rows = []
+    for r in sorted(records, key=lambda r: r.config.data.fold):
+        if r.config.data.protocol != "view2":
+            raise ValueError(f"{r.path.name} is a {r.config.data.protocol} record, not a View 2 fold")
+        t = r.metrics["test"]
+        rows.append({"fold": r.config.data.fold, "test pairs": t["n_pairs"], "test acc (val threshold)": t["accuracy"],
+                     "test acc @0.5": t["accuracy_at_0.5"], "test AUC": t["auc"], "test EER": t["eer"],
+                     "val acc": r.metrics["val"]["accuracy"], "train people": r.metrics["train_people_count"],
+                     "fit s": r.metrics["fit_seconds"]})
+    return pd.DataFrame(rows).set_index("fold")

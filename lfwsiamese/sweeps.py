@@ -63,6 +63,18 @@ def plan_improved(seeds: tuple[int, ...] = (0, 1, 2)) -> list[ExperimentConfig]:
     return [get_config("improved", seed=s) for s in seeds]
 
 
+def view2_configs(cfg: ExperimentConfig, folds: tuple[int, ...] = tuple(range(10))) -> list[ExperimentConfig]:
+    """The runs of LFW's View 2 protocol for a config: one per test fold, trained on the nine other folds."""
+    bad = [f for f in folds if not 0 <= f <= 9]
+    if bad:
+        raise ConfigError(f"folds {bad}: View 2 has folds 0..9")
+    return [replace(cfg, data=replace(cfg.data, protocol="view2", fold=f)).validate() for f in folds]
+
+
+def plan_view2(seed: int = 0) -> list[ExperimentConfig]:
+    return view2_configs(get_config("improved", seed=seed))
+
+
 PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "improved": plan_improved,
     "reproduction": plan_reproduction,
@@ -71,6 +83,7 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "lr": plan_lr,
     "batch": plan_batch,
     "init": plan_init,
+    "view2": plan_view2,
 }
 
 
@@ -82,12 +95,11 @@ def get_plan(name: str) -> list[ExperimentConfig]:
     return PLANS[name]()
 
 
-def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
-             progress: bool = True, dry_run: bool = False, oneshot: bool = False) -> list[Record]:
-    """Every run of the plan, in order; finished records are skipped, a run locked by another process too."""
-    cfgs = get_plan(name)
+def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLike | None = None,
+                results: str | os.PathLike | None = None, progress: bool = True, dry_run: bool = False) -> list[Record]:
+    """Every run of `cfgs`, in order; finished records are skipped, a run locked by another process too."""
     done = [c for c in cfgs if find_record(c, results) is not None]
-    print(f"plan {name}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
+    print(f"{label}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
     out: list[Record] = []
     for k, cfg in enumerate(cfgs):
         rec = find_record(cfg, results)
@@ -104,6 +116,13 @@ def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os
             print(f"  skipped: {e}", file=sys.stderr)
             continue
         print(f"  finished in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return out
+
+
+def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
+             progress: bool = True, dry_run: bool = False, oneshot: bool = False) -> list[Record]:
+    """Every run of the plan, in order; finished records are skipped, a run locked by another process too."""
+    out = run_configs(get_plan(name), f"plan {name}", data, results, progress, dry_run)
     if oneshot and not dry_run:
         from .oneshot import evaluate_nway
         for rec in out:

@@ -21,7 +21,7 @@ from . import protocols as P
 from .config import ExperimentConfig
 from .data import (IdentitySplit, ImageStore, Preprocess, Split, epoch_pair_arrays, identity_groups, identity_split,
                    load_images, make_split, require_data_dir, splits_dir)
-from .errors import RunError
+from .errors import DataError, RunError
 from .evaluate import evaluate_scores, metrics
 from .experiments import (Record, atomic_write_json, atomic_write_text, environment, load_record, rss_mib,
                           run_dir_for, run_lock)
@@ -59,27 +59,46 @@ def setup(cfg: ExperimentConfig) -> str:
     return policy
 
 
-def view1_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
-               progress: bool = True) -> tuple[ImageStore, Split | IdentitySplit, list[P.Pair]]:
-    """Images, the training/validation split `cfg.data.sampling` asks for, and the 1,000 pairsDevTest pairs.
+def protocol_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
+                  progress: bool = True) -> tuple[ImageStore, Split | IdentitySplit, list[P.Pair]]:
+    """Images, the training/validation split `cfg.data.sampling` asks for, and the test pairs of the protocol.
 
-    "pairs": a split of the 2,200 pairsDevTrain pairs (restricted). "identities": the peopleDevTrain people,
-    some held out for validation (unrestricted); any overlap with the test people is refused.
+    View 1: test = the 1,000 pairsDevTest pairs; training = the 2,200 pairsDevTrain pairs ("pairs", restricted)
+    or every image of the peopleDevTrain people ("identities", unrestricted).
+    View 2, fold k: test = the 600 pairs of fold k of pairs.txt; training = the pairs of the nine other folds
+    ("pairs") or the people of the nine other sets of people.txt ("identities").
+    Validation is always made of training people held out from training; any test person in training is refused.
     """
     data_dir = require_data_dir(data)
     sdir = splits_dir(data_dir)
     store = load_images(data_dir, Preprocess(tuple(cfg.data.crop), cfg.data.size), progress=progress)
-    test_pairs = P.load_pairs("pairsDevTest.txt", sdir)
-    split: Split | IdentitySplit
-    if cfg.data.sampling == "identities":
+    if cfg.data.protocol == "view2":
+        k = cfg.data.fold
+        all_pairs = P.load_pairs("pairs.txt", sdir)
+        test_pairs = [p for p in all_pairs if p.fold == k]
+        sets = P.load_people("people.txt", sdir)
+        train_counts = [c for s in sets if s.fold != k for c in s.counts]
+        test_people = set(next(s.names for s in sets if s.fold == k))
+        train_pairs = [p for p in all_pairs if p.fold != k]
+    else:
+        test_pairs = P.load_pairs("pairsDevTest.txt", sdir)
         train_counts = [c for s in P.load_people("peopleDevTrain.txt", sdir) for c in s.counts]
         test_people = {n for s in P.load_people("peopleDevTest.txt", sdir) for n in s.names}
-        test_people |= {n for p in test_pairs for n in p.people}
+        train_pairs = P.load_pairs("pairsDevTrain.txt", sdir)
+    test_people |= {n for p in test_pairs for n in p.people}
+    split: Split | IdentitySplit
+    if cfg.data.sampling == "identities":
         split = identity_split(train_counts, cfg.data.val_fraction, cfg.data.val_pairs, cfg.seed, test_people)
     else:
-        train_pairs = P.load_pairs("pairsDevTrain.txt", sdir)
+        leaked = sorted({n for p in train_pairs for n in p.people} & test_people)
+        if leaked:
+            raise DataError(f"{len(leaked)} test people appear in the training pairs (e.g. {leaked[:3]}); the protocol "
+                            f"files are not the official ones: check them with `lfwsiamese data check`")
         split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.seed)
     return store, split, test_pairs
+
+
+view1_data = protocol_data  # the name earlier code and notebooks used
 
 
 def predict_pairs(model: Any, store: ImageStore, pairs: Any, pixel_scale: float, batch_size: int = 128,
@@ -254,7 +273,7 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         keras.backend.clear_session()  # a sweep trains many runs in one process: start each from a clean graph
         gc.collect()
         policy = setup(cfg)
-        store, split, test_pairs = view1_data(cfg, data, progress)
+        store, split, test_pairs = protocol_data(cfg, data, progress)
         from .pipeline import epoch_pairs_dataset, pair_dataset, steps_per_epoch, training_dataset
         va, vb, vy = store.rows(split.val)
         first_epoch = _backup_epoch(run_dir)

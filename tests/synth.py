@@ -60,3 +60,22 @@ def tiny_config(seed: int = 0, **train: object) -> ExperimentConfig:
                           kernel_init="glorot_uniform", bias_init="zeros", dense_init="glorot_uniform", dropout=0.1),
         train=TrainConfig(**{"learning_rate": 1e-3, "batch_size": 8, "epochs": 2, "precision": "float32", **train}),
     ).validate()
+
+
+def add_view2(root: Path, n_folds: int = 10, per_fold: int = 4) -> Path:
+    """people.txt and pairs.txt over the people make_dataset made: n_folds disjoint sets of people, each fold's
+    pairs among its own people (as in LFW), `per_fold` same and `per_fold` different pairs per fold."""
+    names = sorted(d.name for d in (root / "lfw2").iterdir() if d.name.startswith("Person_"))
+    counts = {n: len(list((root / "lfw2" / n).glob("*.jpg"))) for n in names}
+    size = len(names) // n_folds
+    sets, pairs = [], []
+    for f in range(n_folds):
+        people = names[f * size:(f + 1) * size]
+        sets.append(PeopleSet(tuple((n, counts[n]) for n in people), f))
+        same = [Pair(ImageRef(people[k % size], 1), ImageRef(people[k % size], 2), f) for k in range(per_fold)]
+        couples = [(people[c], people[c + 1]) for c in range(0, size - 1, 2)]  # small linked groups, as in LFW
+        diff = [Pair(ImageRef(a, 1), ImageRef(b, 2), f) for a, b in (couples * per_fold)[:per_fold]]
+        pairs += same + diff
+    (root / "splits" / "people.txt").write_text(format_people(sets))
+    (root / "splits" / "pairs.txt").write_text(format_pairs(pairs, folds=n_folds))
+    return root

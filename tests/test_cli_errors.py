@@ -118,9 +118,17 @@ def test_bad_set(setting: str, named: str, capsys: pytest.CaptureFixture[str]) -
     assert named in _one_error_line(capsys.readouterr().err)
 
 
-def test_view2_evaluation_is_refused_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["evaluate", "--protocol", "view2"]) == 2
-    assert "View 2" in _one_error_line(capsys.readouterr().err)
+@pytest.mark.parametrize("argv, named", [
+    (["evaluate", "--protocol", "view2"], "--config NAME"),
+    (["evaluate", "--protocol", "view2", "--config", "improved", "--folds", "3,11"], "folds 0..9"),
+    (["evaluate", "--protocol", "view2", "--config", "improved", "--folds", "a"], "comma-separated"),
+    (["evaluate", "--protocol", "view2", "--config", "nope"], "unknown config 'nope'"),
+    (["evaluate", "some/run", "--protocol", "view2", "--config", "improved"], "not a run folder"),
+    (["evaluate", "--config", "improved"], "--protocol view2"),
+])
+def test_view2_evaluation_errors(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert named in _one_error_line(capsys.readouterr().err)
 
 
 def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ ALTERNATIVES: dict[str, str] = {
     "data.crop": "10,20,200,230", "data.size": "64", "data.pixel_scale": "0.00392156862745098",
     "data.validation": "pair", "data.val_fraction": "0.25", "data.augment": "flip,shift",
     "data.sampling": "identities", "data.pairs_per_epoch": "4000", "data.val_pairs": "500",
+    "data.protocol": "view2", "data.fold": "3",
     "model.filters": "32,64,64,128", "model.kernels": "9,7,4,4", "model.pools": "1,1,0,0", "model.batch_norm": "false",
     "model.activation": "tanh", "model.dense_units": "1024", "model.dense_activation": "relu",
     "model.conv_l2": "0.001", "model.dense_l2": "0", "model.kernel_init": "he_normal", "model.bias_init": "zeros",
@@ -142,7 +143,8 @@ def test_override_values_are_parsed_by_type(key: str, value: str, want: typing.A
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_every_key_can_be_set(key: str) -> None:
-    cfg = with_overrides(get_config("reference"), {key: ALTERNATIVES[key]})
+    extra = {"data.protocol": "view2"} if key == "data.fold" else {}  # folds exist only in View 2
+    cfg = with_overrides(get_config("reference"), {key: ALTERNATIVES[key], **extra})
     assert _get(cfg, key) != _get(get_config("reference"), key)
 
 
@@ -176,6 +178,8 @@ def test_json_round_trip_of_random_overrides(keys: dict[str, str]) -> None:
         overrides |= {k: ALTERNATIVES[k] for k in ("model.filters", "model.kernels", "model.pools")}
     if "data.sampling" in overrides:  # identity sampling always holds out people: validation=pair is refused
         overrides.pop("data.validation", None)
+    if "data.fold" in overrides:  # folds exist only in View 2
+        overrides["data.protocol"] = ALTERNATIVES["data.protocol"]
     cfg = with_overrides(get_config("reference"), overrides)
     back = ExperimentConfig.from_json(cfg.to_json())
     assert back == cfg and back.hash == cfg.hash
@@ -208,6 +212,8 @@ def test_equal_configs_have_equal_hashes() -> None:
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_changing_any_one_field_changes_the_hash(key: str) -> None:
     base = get_config("reference")
+    if key == "data.fold":  # folds exist only in View 2: compare fold 0 and fold 3 of View 2
+        base = with_overrides(base, {"data.protocol": "view2"})
     changed = with_overrides(base, {key: ALTERNATIVES[key]})
     assert changed != base and changed.hash != base.hash
 
