@@ -219,3 +219,63 @@ def view2_table(records: Sequence[Record]) -> pd.DataFrame:
                      "val acc": r.metrics["val"]["accuracy"], "train people": r.metrics["train_people_count"],
                      "fit s": r.metrics["fit_seconds"]})
     return pd.DataFrame(rows).set_index("fold")
+
+
+def config_value(cfg: "ExperimentConfig", key: str) -> object:
+    """A config field by dotted key (train.learning_rate), for grouping records of a sweep."""
+    obj: object = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+SWEEP_METRICS = ("val acc", "val AUC", "test acc (val threshold)", "test AUC", "epochs", "fit s")
+
+
+def sweep_table(records: Sequence[Record], key: str) -> pd.DataFrame:
+    """Mean and sd over seeds of validation and test metrics for each value of `key` (a dotted config field,
+    or "name"); `chosen` marks the value with the best mean validation accuracy, the only criterion used."""
+    rows = []
+    for r in records:
+        m = r.metrics
+        rows.append({key: config_value(r.config, key), "seed": r.config.seed, "val acc": m["val"]["accuracy"],
+                     "val AUC": m["val"]["auc"], "test acc (val threshold)": m["test"]["accuracy"],
+                     "test AUC": m["test"]["auc"], "epochs": m["epochs_run"], "fit s": m["fit_seconds"]})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    g = df.groupby(key, sort=True)
+    out = g[list(SWEEP_METRICS)].agg(["mean", "std"])
+    out.columns = [f"{a} {b}" for a, b in out.columns]
+    out.insert(0, "seeds", g.size())
+    best = out["val acc mean"].idxmax()
+    out["chosen"] = ["<- best validation accuracy" if v == best else "" for v in out.index]
+    return out
+
+
+def mean_difference(a: Sequence[Record], b: Sequence[Record], col: str = "test acc (val threshold)") -> dict[str, float]:
+    """Mean of `a` minus mean of `b` for one metric, with Welch's 95% interval and p-value (seeds as samples)."""
+    from scipy import stats
+    xa, xb = run_table(a)[col].to_numpy(float), run_table(b)[col].to_numpy(float)
+    if len(xa) < 2 or len(xb) < 2:
+        raise ValueError(f"need >= 2 runs on each side to compare {col!r}; got {len(xa)} and {len(xb)}")
+    t = stats.ttest_ind(xa, xb, equal_var=False)
+    lo, hi = t.confidence_interval(0.95)
+    return {"metric": col, "mean a": float(xa.mean()), "mean b": float(xb.mean()), "difference": float(xa.mean() - xb.mean()),
+            "ci95 low": float(lo), "ci95 high": float(hi), "p (Welch)": float(t.pvalue), "runs a": len(xa), "runs b": len(xb)}
+
+
+def ablation_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The stored `lfwsiamese bench --ablation` record: each optimization's training speed, one at a time."""
+    import json
+    from pathlib import Path
+
+    from .experiments import results_dir
+    p = Path(path) if path else results_dir() / "bench" / "ablation-cpu.json"
+    d = json.loads(p.read_text())
+    t = pd.DataFrame(d["variants"])
+    t = t.rename(columns={"label": "variant", "train_pairs_per_s": "train pairs/s",
+                          "train_speedup_vs_reference_style": "x reference style", "train_gain_vs_row_above": "x row above",
+                          "predict_1000_pairs_s": "predict 1,000 pairs (s)", "train_gflop_per_s": "train GFLOP/s"})
+    return t.set_index("variant")[["setup", "train pairs/s", "x reference style", "x row above", "predict 1,000 pairs (s)",
+                                   "train GFLOP/s"]]

@@ -17,3 +17,40 @@ def test_pairs_summary_counts_the_packaged_protocols() -> None:
     assert t.loc["View 1 train (DevTrain)", "pairs"] == 2200
     assert t.loc["View 1 test (DevTest)", "people"] == 963
     assert t.loc["View 2 (10 folds)", "same"] == 3000
+
+
+def _fake_record(tmp_path, name: str, seed: int, val_acc: float, test_acc: float, lr: float = 5e-5):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from lfwsiamese.config import get_config, with_overrides
+    from lfwsiamese.experiments import Record
+    cfg = replace(with_overrides(get_config("reference"), {"train.learning_rate": lr}), name=name, seed=seed)
+    m = {"val": {"accuracy": val_acc, "auc": val_acc + 0.05, "accuracy_at_0.5": val_acc, "eer": 0.3},
+         "test": {"accuracy": test_acc, "auc": test_acc + 0.05, "accuracy_at_0.5": test_acc, "eer": 0.3},
+         "epochs_run": 10, "fit_seconds": 100.0, "threshold": 0.5, "train_pairs_per_second": 50.0}
+    return Record(tmp_path / cfg.run_name, cfg, m, pd.DataFrame(), {})
+
+
+def test_sweep_table_chooses_on_validation_only(tmp_path) -> None:
+    from lfwsiamese.report import sweep_table
+    recs = [_fake_record(tmp_path, "s", s, val, test, lr)
+            for lr, val, test in ((1e-5, 0.70, 0.80), (1e-4, 0.75, 0.60)) for s in (0, 1)]
+    t = sweep_table(recs, "train.learning_rate")
+    assert t.index.tolist() == [1e-5, 1e-4] and t["seeds"].tolist() == [2, 2]
+    assert t.loc[1e-4, "chosen"] and not t.loc[1e-5, "chosen"]  # better validation, worse test: validation wins
+    assert t.loc[1e-5, "val acc std"] == 0.0
+
+
+def test_mean_difference_gives_a_welch_interval(tmp_path) -> None:
+    import pytest
+
+    from lfwsiamese.report import mean_difference
+    a = [_fake_record(tmp_path, "a", s, 0.7, v) for s, v in enumerate((0.70, 0.72, 0.71))]
+    b = [_fake_record(tmp_path, "b", s, 0.7, v) for s, v in enumerate((0.60, 0.62, 0.61))]
+    d = mean_difference(a, b)
+    assert d["difference"] == pytest.approx(0.10) and d["ci95 low"] < 0.10 < d["ci95 high"] and d["p (Welch)"] < 0.001
+    assert mean_difference(a, a)["p (Welch)"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=">= 2 runs"):
+        mean_difference(a[:1], b)
