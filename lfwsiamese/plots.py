@@ -194,3 +194,30 @@ def weight_distributions(records: Sequence[Record], variables: Sequence[str] | N
     axes[0, -1].legend(fontsize=6, loc="lower right")
     fig.tight_layout(pad=0.4)
     return fig
+
+
+def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "test acc (val threshold)"),
+                    logx: bool = False, xlabel: str | None = None) -> plt.Figure:
+    """Mean ± sd over seeds per swept value (a `report.sweep_table`), validation and test side by side;
+    the value chosen on validation is ringed."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    numeric = pd.api.types.is_numeric_dtype(table.index)
+    x = table.index.to_numpy() if numeric else np.arange(len(table))
+    for k, m in enumerate(metrics):
+        dx = 0 if numeric else (k - (len(metrics) - 1) / 2) * 0.12
+        ax.errorbar(x + dx, table[f"{m} mean"], yerr=table[f"{m} std"].fillna(0), marker="o", capsize=3,
+                    ls="-" if numeric else "none", label=m, color=f"C{k}")
+    chosen = table.index[table["chosen"] != ""]
+    for c in chosen:
+        xc = c if numeric else int(np.flatnonzero(table.index == c)[0])
+        ax.plot([xc], [table.loc[c, f"{metrics[0]} mean"]], "o", ms=14, mfc="none", mec="k", label="chosen on validation")
+    if logx:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel(xlabel or str(table.index.name))
+    ax.set_ylabel("accuracy (mean ± sd over seeds)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

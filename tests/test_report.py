@@ -54,3 +54,16 @@ def test_mean_difference_gives_a_welch_interval(tmp_path) -> None:
     assert mean_difference(a, a)["p (Welch)"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match=">= 2 runs"):
         mean_difference(a[:1], b)
+
+
+def test_sweep_errorbars_draws_numeric_and_categorical_sweeps(tmp_path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    from lfwsiamese.plots import sweep_errorbars
+    from lfwsiamese.report import sweep_table
+    recs = [_fake_record(tmp_path, n, s, 0.7 + 0.01 * s, 0.7, lr) for n, lr in (("a", 1e-5), ("b", 1e-4)) for s in (0, 1)]
+    for key, logx in (("train.learning_rate", True), ("name", False)):
+        fig = sweep_errorbars(sweep_table(recs, key), logx=logx)
+        ax = fig.axes[0]
+        assert len(ax.containers) == 2  # validation and test error bars
+        assert any(line.get_label() == "chosen on validation" for line in ax.lines)

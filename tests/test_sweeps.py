@@ -1,0 +1,40 @@
+"""The book's plans: each sweep point differs from the reference in the swept field only."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from lfwsiamese.config import get_config
+from lfwsiamese.report import config_value
+from lfwsiamese.sweeps import BATCH_GRID, LR_GRID, PLANS, get_plan
+
+
+@pytest.mark.parametrize("plan, key, grid", [("lr", "train.learning_rate", LR_GRID), ("batch", "train.batch_size", BATCH_GRID)])
+def test_sweep_points_change_one_field_and_reuse_the_reference_point(plan: str, key: str, grid: tuple) -> None:
+    cfgs = get_plan(plan)
+    assert sorted({config_value(c, key) for c in cfgs}) == sorted(grid)
+    assert len(cfgs) == 2 * len(grid) and len({c.run_name for c in cfgs}) == len(cfgs)
+    for c in cfgs:
+        base = get_config("reference-fast", seed=c.seed)
+        if config_value(c, key) == config_value(base, key):
+            assert c == base  # trained once, shared with the precision plan
+        else:
+            section, field = key.split(".")
+            back = replace(c, name=base.name, **{section: replace(getattr(c, section), **{field: config_value(base, key)})})
+            assert back == base
+
+
+def test_init_plan_is_three_schemes_by_bias_by_two_seeds_and_never_reused() -> None:
+    cfgs = get_plan("init")
+    assert len(cfgs) == 12 and len({c.run_name for c in cfgs}) == 12
+    assert {c.name for c in cfgs} == {f"init-{s}-{b}" for s in ("koch", "glorot", "he") for b in ("bias", "nobias")}
+    assert all(c.model.first_conv_bias == c.name.endswith("-bias") for c in cfgs)
+    assert [c.model.first_conv_bias for c in cfgs[:6]] == [True] * 6  # the reference's layer first
+    assert all(c.name.startswith("init-") for c in cfgs)
+
+
+def test_every_plan_has_distinct_runs() -> None:
+    for name in PLANS:
+        cfgs = get_plan(name)
+        assert len({c.run_name for c in cfgs}) == len(cfgs), name
