@@ -72,6 +72,25 @@ def plan_improved(seeds: tuple[int, ...] = (0, 1, 2)) -> list[ExperimentConfig]:
     return [get_config("improved", seed=s) for s in seeds]
 
 
+#: The improved recipe with one component taken away (or replaced by the reference's choice), for the
+#: ablation table of the "Beyond" chapter; the ResNet tower itself is compared through the reproduction.
+ABLATION_STEPS: dict[str, dict[str, object]] = {
+    "no-crop": {"data.crop": ()},  # the whole 250x250 frame, as the reference
+    "pairs": {"data.sampling": "pairs"},  # the 2,200 DevTrain pairs instead of fresh identity pairs
+    "no-augment": {"data.augment": ""},
+    "l1-head": {"model.head": "l1_sigmoid"},  # Koch's |h1 - h2| -> dense sigmoid instead of the cosine head
+    "constant-lr": {"train.lr_schedule": "constant"},  # warm-up, then no cosine decay
+    "no-weight-decay": {"train.weight_decay": 0.0},  # Adam instead of AdamW
+}
+
+
+def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
+    """One component of the improved model removed at a time, two seeds each; compared on validation."""
+    base = get_config("improved")
+    return [with_overrides(replace(base, name=f"improved-{step}", seed=s), ov).validate()
+            for step, ov in ABLATION_STEPS.items() for s in seeds]
+
+
 def view2_configs(cfg: ExperimentConfig, folds: tuple[int, ...] = tuple(range(10))) -> list[ExperimentConfig]:
     """The runs of LFW's View 2 protocol for a config: one per test fold, trained on the nine other folds."""
     bad = [f for f in folds if not 0 <= f <= 9]
@@ -93,6 +112,7 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "batch": plan_batch,
     "init": plan_init,
     "view2": plan_view2,
+    "ablation": plan_ablation,
 }
 
 

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from lfwsiamese import experiments as E
 from lfwsiamese import protocols as P
@@ -263,6 +264,12 @@ def test_tiny_improved_run_records_and_resumes_identically(synth_data: str, tmp_
     lr = full.history["learning_rate_end"].to_numpy()  # warm-up, then the cosine down to 0
     assert lr[0] == pytest.approx(1e-3) and lr[1] < lr[0] and lr[2] == pytest.approx(0.0, abs=1e-9)
     assert len(load_model(str(full.model_path)).get_layer("tower").layers) > 10
+    # the same network scored without the mirrored pair: a free ablation row for test-time flipping
+    model = load_model(str(full.model_path))
+    store, split, test_pairs = view1_data(cfg, synth_data, progress=False)
+    plain = predict_pairs(model, store, test_pairs, cfg.data.pixel_scale)
+    assert m["without_tta"]["test"]["auc"] == pytest.approx(roc_auc_score(full.scores["label"], plain), abs=1e-6)
+    assert not np.allclose(plain, full.scores["score"].to_numpy())  # the recorded scores do average in the mirror
 
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, data=synth_data, results=tmp_path / "b", progress=False, extra_callbacks=[_Interrupt()])

@@ -38,3 +38,18 @@ def test_every_plan_has_distinct_runs() -> None:
     for name in PLANS:
         cfgs = get_plan(name)
         assert len({c.run_name for c in cfgs}) == len(cfgs), name
+
+
+def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> None:
+    from lfwsiamese.sweeps import ABLATION_STEPS
+    improved = get_config("improved")
+    cfgs = get_plan("ablation")
+    assert len(cfgs) == 2 * len(ABLATION_STEPS) and len({c.run_name for c in cfgs}) == len(cfgs)
+    for c in cfgs:
+        step = c.name.removeprefix("improved-")
+        (key, value), = ABLATION_STEPS[step].items()
+        assert config_value(c, key) == value != config_value(improved, key)
+        section, field = key.split(".")
+        back = replace(c, name="improved", seed=improved.seed,
+                       **{section: replace(getattr(c, section), **{field: config_value(improved, key)})})
+        assert back == improved
