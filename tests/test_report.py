@@ -67,3 +67,14 @@ def test_sweep_errorbars_draws_numeric_and_categorical_sweeps(tmp_path) -> None:
         ax = fig.axes[0]
         assert len(ax.containers) == 2  # validation and test error bars
         assert any(line.get_label() == "chosen on validation" for line in ax.lines)
+
+
+def test_peers_table_places_our_mean_among_the_cited_numbers(tmp_path) -> None:
+    import pytest
+
+    from lfwsiamese.report import PEERS_DEVTEST, peers_table
+    recs = [_fake_record(tmp_path, "x", s, 0.8, v) for s, v in enumerate((0.80, 0.82))]
+    t = peers_table({"ours": recs, "none yet": []})
+    assert len(t) == len(PEERS_DEVTEST) + 1 and t.index[0] == "ours"  # sorted, best first
+    assert t.loc["ours", "DevTest accuracy"] == pytest.approx(0.81)
+    assert t["DevTest accuracy"].is_monotonic_decreasing
