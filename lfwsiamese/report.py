@@ -314,3 +314,15 @@ def peers_table(ours: dict[str, Sequence[Record]]) -> pd.DataFrame:
                          "how": f"mean of {len(acc)} seeds, threshold chosen on validation people",
                          "source": ", ".join(r.path.name for r in recs)})
     return pd.DataFrame(rows).sort_values("DevTest accuracy", ascending=False).set_index("implementation")
+
+
+def error_overlap(a: Record, b: Record) -> pd.DataFrame:
+    """How the test pairs split between right and wrong for two runs (each at its own validation threshold)."""
+    sa, sb = a.scores, b.scores
+    key = ["name_a", "index_a", "name_b", "index_b"]
+    if not sa[key].equals(sb[key]):
+        raise ValueError(f"{a.path.name} and {b.path.name} scored different pairs")
+    ra = np.where((sa["score"] > a.metrics["threshold"]).astype(int) == sa["label"], "right", "wrong")
+    rb = np.where((sb["score"] > b.metrics["threshold"]).astype(int) == sb["label"], "right", "wrong")
+    t = pd.crosstab(pd.Series(ra, name=f"{a.config.name} s{a.config.seed}"), pd.Series(rb, name=f"{b.config.name} s{b.config.seed}"))
+    return t.reindex(index=["right", "wrong"], columns=["right", "wrong"], fill_value=0)

@@ -78,3 +78,21 @@ def test_peers_table_places_our_mean_among_the_cited_numbers(tmp_path) -> None:
     assert len(t) == len(PEERS_DEVTEST) + 1 and t.index[0] == "ours"  # sorted, best first
     assert t.loc["ours", "DevTest accuracy"] == pytest.approx(0.81)
     assert t["DevTest accuracy"].is_monotonic_decreasing
+
+
+def test_error_overlap_counts_each_pair_once(tmp_path) -> None:
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.report import error_overlap
+    a, b = _fake_record(tmp_path / "a", "a", 0, 0.7, 0.7), _fake_record(tmp_path / "b", "b", 0, 0.7, 0.7)
+    pairs = {"name_a": ["P"] * 4, "index_a": [1, 2, 3, 4], "name_b": ["Q"] * 4, "index_b": [1, 1, 1, 1], "label": [1, 1, 0, 0]}
+    for rec, scores in ((a, [0.9, 0.1, 0.2, 0.8]), (b, [0.9, 0.9, 0.2, 0.2])):
+        rec.path.mkdir(parents=True)
+        pd.DataFrame({**pairs, "score": scores}).to_csv(rec.path / "scores.csv", index=False)
+    t = error_overlap(a, b)
+    assert t.loc["right", "right"] == 2 and t.loc["wrong", "right"] == 2 and t.loc["right", "wrong"] == 0
+    assert int(t.to_numpy().sum()) == 4
+    pd.DataFrame({**pairs, "index_b": [2, 2, 2, 2], "score": [0.5] * 4}).to_csv(b.path / "scores.csv", index=False)
+    with pytest.raises(ValueError, match="different pairs"):
+        error_overlap(a, b)
