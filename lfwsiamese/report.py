@@ -326,3 +326,19 @@ def error_overlap(a: Record, b: Record) -> pd.DataFrame:
     rb = np.where((sb["score"] > b.metrics["threshold"]).astype(int) == sb["label"], "right", "wrong")
     t = pd.crosstab(pd.Series(ra, name=f"{a.config.name} s{a.config.seed}"), pd.Series(rb, name=f"{b.config.name} s{b.config.seed}"))
     return t.reindex(index=["right", "wrong"], columns=["right", "wrong"], fill_value=0)
+
+
+def plan_times() -> pd.DataFrame:
+    """Per plan: runs recorded of runs planned and the training time they took (sum of fit seconds), so the
+    cost of regenerating the book is read from the records rather than estimated."""
+    from .sweeps import PLANS
+    rows = []
+    for name, fn in PLANS.items():
+        cfgs = fn()
+        recs = [r for r in (find_record(c) for c in cfgs) if r is not None]
+        fit = sum(r.metrics["fit_seconds"] for r in recs)
+        rows.append({"plan": name, "runs planned": len(cfgs), "runs recorded": len(recs),
+                     "fit hours (recorded runs)": fit / 3600,
+                     "minutes per run": fit / 60 / len(recs) if recs else float("nan"),
+                     "machines": ", ".join(sorted({f"{r.env.get('device', '?')}: {r.env.get('cpu', '?')}" for r in recs}))})
+    return pd.DataFrame(rows).set_index("plan")

@@ -96,3 +96,13 @@ def test_error_overlap_counts_each_pair_once(tmp_path) -> None:
     pd.DataFrame({**pairs, "index_b": [2, 2, 2, 2], "score": [0.5] * 4}).to_csv(b.path / "scores.csv", index=False)
     with pytest.raises(ValueError, match="different pairs"):
         error_overlap(a, b)
+
+
+def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_folder(tmp_path, monkeypatch) -> None:
+    from lfwsiamese.report import plan_times
+    from lfwsiamese.sweeps import PLANS, get_plan
+    monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
+    t = plan_times()
+    assert t.index.tolist() == list(PLANS)
+    assert (t["runs recorded"] == 0).all() and (t["fit hours (recorded runs)"] == 0).all()
+    assert t.loc["init", "runs planned"] == len(get_plan("init"))
