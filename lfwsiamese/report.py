@@ -342,3 +342,18 @@ def plan_times() -> pd.DataFrame:
                      "minutes per run": fit / 60 / len(recs) if recs else float("nan"),
                      "machines": ", ".join(sorted({f"{r.env.get('device', '?')}: {r.env.get('cpu', '?')}" for r in recs}))})
     return pd.DataFrame(rows).set_index("plan")
+
+
+def best_epochs(records: Sequence[Record]) -> pd.DataFrame:
+    """What `restore_best_weights` would restore: the epoch of lowest validation loss (the monitored value), the
+    epoch of highest validation accuracy, and the validation accuracy at each against the last epoch's."""
+    rows = []
+    for r in records:
+        h = r.history.reset_index(drop=True)
+        i_loss, i_acc = int(h["val_loss"].idxmin()), int(h["val_accuracy"].idxmax())
+        rows.append({"run": f"{r.config.name} s{r.config.seed}", "epochs run": len(h),
+                     "epoch of min val_loss": i_loss + 1, "epoch of max val acc": i_acc + 1,
+                     "val acc, last epoch": float(h["val_accuracy"].iloc[-1]),
+                     "val acc, min-val_loss epoch": float(h["val_accuracy"].iloc[i_loss]),
+                     "val acc, best epoch": float(h["val_accuracy"].iloc[i_acc])})
+    return pd.DataFrame(rows).set_index("run")

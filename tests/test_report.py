@@ -106,3 +106,14 @@ def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_fold
     assert t.index.tolist() == list(PLANS)
     assert (t["runs recorded"] == 0).all() and (t["fit hours (recorded runs)"] == 0).all()
     assert t.loc["init", "runs planned"] == len(get_plan("init"))
+
+
+def test_best_epochs_reads_the_monitored_minimum_and_the_accuracy_maximum(tmp_path) -> None:
+    import pandas as pd
+
+    from lfwsiamese.report import best_epochs
+    r = _fake_record(tmp_path, "a", 0, 0.7, 0.7)
+    r.history = pd.DataFrame({"epoch": [0, 1, 2, 3], "val_loss": [3.0, 2.0, 1.0, 1.5], "val_accuracy": [0.6, 0.8, 0.7, 0.65]})
+    row = best_epochs([r]).iloc[0]
+    assert row["epoch of min val_loss"] == 3 and row["epoch of max val acc"] == 2 and row["epochs run"] == 4
+    assert row["val acc, min-val_loss epoch"] == 0.7 and row["val acc, last epoch"] == 0.65 and row["val acc, best epoch"] == 0.8
