@@ -185,23 +185,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_ablation, format_table, run_ablation, run_bench
     from .experiments import atomic_write_json, environment
+    progress = not (args.quiet or args.json)
     if args.ablation:
-        res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not (args.quiet or args.json))
+        res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
         res["env"] = environment("per variant", False)
-        if args.out:
-            atomic_write_json(Path(args.out), res)
-        if args.json:
-            print(format_ablation(res), file=sys.stderr)
-            print(json.dumps(res, indent=2))
-        return 0
-    res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=not (args.quiet or args.json),
-                    precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
-                    bn_fused=not args.keras_bn)
-    res["env"] = environment(res["ours"]["precision"], args.jit)
+        fmt = format_ablation
+    else:
+        res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress,
+                        precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
+                        bn_fused=not args.keras_bn)
+        res["env"] = environment(res["ours"]["precision"], args.jit)
+        fmt = format_table
     if args.out:
         atomic_write_json(Path(args.out), res)
     if args.json:
-        print(format_table(res), file=sys.stderr)
+        print(fmt(res), file=sys.stderr)
         print(json.dumps(res, indent=2))
     return 0
 

@@ -5,6 +5,7 @@ Custom layers are registered so that saved models load with `safe_mode=True` (no
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .config import ModelConfig
@@ -277,19 +278,17 @@ def load_model(path: str) -> keras.Model:
     return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
-def weight_snapshot(model: keras.Model) -> dict[str, "np.ndarray"]:
+def weight_snapshot(model: keras.Model) -> dict[str, np.ndarray]:
     """Copies of every kernel and bias (by variable path), to compare a network before and after training."""
-    import numpy as np
     return {v.path: np.array(keras.ops.convert_to_numpy(v), dtype=np.float32)
             for v in model.trainable_variables if v.path.endswith(("/kernel", "/bias"))}
 
 
-def weight_histograms(before: dict[str, "np.ndarray"], after: dict[str, "np.ndarray"], bins: int = 60) -> dict[str, dict]:
+def weight_histograms(before: dict[str, np.ndarray], after: dict[str, np.ndarray], bins: int = 60) -> dict[str, dict]:
     """Per-variable histograms of initial and trained weights on shared bin edges, plus mean/sd/min/max.
 
     Small enough to store in the record (a few kB), so the initialization chapter needs no model file.
     """
-    import numpy as np
     if set(before) != set(after):
         raise ValueError(f"snapshots name different variables: {sorted(set(before) ^ set(after))}")
     out = {}

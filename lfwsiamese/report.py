@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,6 +11,9 @@ from . import protocols as P
 from .data import Split, leakage, make_split
 from .experiments import Record, find_record, load_or_run
 from .sweeps import get_plan
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
 
 #: Published numbers of the reference (nevoit/Siamese-Neural-Networks-for-One-shot-Image-Recognition,
 #: its README), cited in the book next to our measurements; see ../shared/anchors.md.
@@ -187,7 +190,6 @@ def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 def config_diff(a: "ExperimentConfig", b: "ExperimentConfig") -> pd.DataFrame:
     """Every field where two configs differ (name and seed aside): what changed from one to the other."""
-    from .config import ExperimentConfig  # noqa: F401  (type name above)
     da, db = a.to_dict(), b.to_dict()
     rows = []
     for sect in ("data", "model", "train"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 from lfwsiamese import experiments as E
 from lfwsiamese import sweeps
-from lfwsiamese.data import Preprocess, cache_dir, load_images
+from lfwsiamese.data import Preprocess, load_images
 from lfwsiamese.errors import RunError
 from tests.synth import make_dataset, tiny_config
 
