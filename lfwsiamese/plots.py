@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -184,6 +185,7 @@ def weight_distributions(records: Sequence[Record], variables: Sequence[str] | N
                 ax.stairs(np.where(dens > 0, dens, np.nan), edges, color=color, lw=1.2,
                           label="initial" if key == "before" else "trained")
             ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
             ax.tick_params(labelsize=6)
             if i == 0:
                 ax.set_title(var.split("/")[0], fontsize=8)
