@@ -235,10 +235,7 @@ def run_ablation(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: s
         r = time_variant(work, v)
         _add_flops(r)
         rows.append(r)
-    base = rows[0]["train_pairs_per_s"]
-    for k, r in enumerate(rows):
-        r["train_speedup_vs_reference_style"] = r["train_pairs_per_s"] / base
-        r["train_gain_vs_row_above"] = r["train_pairs_per_s"] / rows[k - 1]["train_pairs_per_s"] if k else None
+    add_gains(rows)
     out = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "variants": rows,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if progress:
@@ -246,12 +243,38 @@ def run_ablation(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: s
     return out
 
 
+ABLATION_FIELDS = ("input", "precision", "fused_towers", "bn_fused", "jit_compile")
+
+
+def one_change_parents(rows: list[dict[str, Any]]) -> list[int | None]:
+    """For each variant, the nearest earlier variant that differs from it in exactly one setting (None if none):
+    the row it is compared with, so every ratio measures one optimization."""
+    out: list[int | None] = []
+    for k, r in enumerate(rows):
+        parent = None
+        for j in range(k - 1, -1, -1):
+            if sum(rows[j][f] != r[f] for f in ABLATION_FIELDS) == 1:
+                parent = j
+                break
+        out.append(parent)
+    return out
+
+
+def add_gains(rows: list[dict[str, Any]]) -> None:
+    """Speed-up over the first row, and over the one-change parent (its label in `compared_with`)."""
+    base = rows[0]["train_pairs_per_s"]
+    for r, p in zip(rows, one_change_parents(rows)):
+        r["train_speedup_vs_reference_style"] = r["train_pairs_per_s"] / base
+        r["compared_with"] = rows[p]["label"] if p is not None else None
+        r["train_gain_vs_compared"] = r["train_pairs_per_s"] / rows[p]["train_pairs_per_s"] if p is not None else None
+
+
 def format_ablation(res: dict[str, Any]) -> str:
-    lines = [f"{'variant':<34}{'train pairs/s':>14}{'x ref style':>12}{'x above':>9}{'predict 1,000 (s)':>19}"]
+    lines = [f"{'variant':<34}{'train pairs/s':>14}{'x ref style':>12}{'x compared':>11}  {'compared with':<26}{'predict 1,000 (s)':>18}"]
     for r in res["variants"]:
-        above = f"{r['train_gain_vs_row_above']:.2f}" if r["train_gain_vs_row_above"] else ""
+        gain = f"{r['train_gain_vs_compared']:.2f}" if r.get("train_gain_vs_compared") else ""
         lines.append(f"{r['label']:<34}{r['train_pairs_per_s']:>14.1f}{r['train_speedup_vs_reference_style']:>12.2f}"
-                     f"{above:>9}{r['predict_1000_pairs_s']:>19.2f}")
+                     f"{gain:>11}  {r.get('compared_with') or '':<26}{r['predict_1000_pairs_s']:>18.2f}")
     return "\n".join(lines)
 
 

@@ -38,9 +38,10 @@ def test_ablation_compares_each_variant_with_the_first_and_the_row_above(synth_d
     res = run_ablation(steps=1, batch_size=4, warmup=1, data=synth_data, progress=False, variants=variants)
     rows = res["variants"]
     assert [r["label"] for r in rows] == [v.label for v in variants]
-    assert rows[0]["train_speedup_vs_reference_style"] == 1.0 and rows[0]["train_gain_vs_row_above"] is None
+    assert rows[0]["train_speedup_vs_reference_style"] == 1.0 and rows[0]["train_gain_vs_compared"] is None
     for k in (1, 2):
-        assert rows[k]["train_gain_vs_row_above"] == pytest.approx(rows[k]["train_pairs_per_s"] / rows[k - 1]["train_pairs_per_s"])
+        assert rows[k]["compared_with"] == rows[k - 1]["label"]
+        assert rows[k]["train_gain_vs_compared"] == pytest.approx(rows[k]["train_pairs_per_s"] / rows[k - 1]["train_pairs_per_s"])
     assert rows[0]["input"] == "numpy" and rows[1]["input"] == "tfdata"
 
 
@@ -51,3 +52,15 @@ def test_the_ablation_chain_adds_one_change_per_row() -> None:
         changed = [f for f in fields if getattr(prev, f) != getattr(cur, f)]
         assert len(changed) == 1, (cur.label, changed)
     assert ABLATION[4] == Variant("+ bfloat16 (= ours)", precision="auto")  # the last step is the default path
+
+
+def test_each_ablation_row_is_compared_with_a_row_one_change_away() -> None:
+    from dataclasses import asdict
+
+    from lfwsiamese.bench import ABLATION_FIELDS, one_change_parents
+    rows = [asdict(v) for v in ABLATION]
+    parents = one_change_parents(rows)
+    assert parents[0] is None and parents[1:5] == [0, 1, 2, 3]  # the chain: each row adds one change
+    assert parents[5:] == [4, 4, 4]  # ours minus fused BN, minus fused towers, plus XLA: each against ours
+    for k, p in enumerate(parents[1:], start=1):
+        assert sum(rows[k][f] != rows[p][f] for f in ABLATION_FIELDS) == 1
