@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CHAPTERS := $(wildcard book/chapters/*.md)
-BOOK_PLANS ?= reproduction improved
+ONESHOT_PLANS ?= reproduction improved
+BOOK_PLANS ?= precision init
 
 .PHONY: book test install data records notebooks html pytest nbval clean-book
 
@@ -22,7 +23,8 @@ data: install
 
 # Every record the book reads; finished records are skipped, an interrupted one resumes.
 records: data
-	for plan in $(BOOK_PLANS); do $(BIN)/lfwsiamese sweep $$plan --oneshot || exit 1; done
+	for plan in $(ONESHOT_PLANS); do $(BIN)/lfwsiamese sweep $$plan --oneshot || exit 1; done
+	for plan in $(BOOK_PLANS); do $(BIN)/lfwsiamese sweep $$plan || exit 1; done
 
 # Execute each chapter from its MyST source (the reviewed file) into the paired .ipynb, outputs stored.
 notebooks: install

@@ -210,8 +210,9 @@ def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "t
         ax.errorbar(x + dx, table[f"{m} mean"], yerr=table[f"{m} std"].fillna(0), marker="o", capsize=3,
                     ls="-" if numeric else "none", label=m, color=f"C{k}")
     chosen = table.index[table["chosen"] != ""]
+    dx0 = 0 if numeric else -(len(metrics) - 1) / 2 * 0.12  # the first metric's offset
     for c in chosen:
-        xc = c if numeric else int(np.flatnonzero(table.index == c)[0])
+        xc = c if numeric else int(np.flatnonzero(table.index == c)[0]) + dx0
         ax.plot([xc], [table.loc[c, f"{metrics[0]} mean"]], "o", ms=14, mfc="none", mec="k", label="chosen on validation")
     if logx:
         ax.set_xscale("log")
