@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CHAPTERS := $(wildcard book/chapters/*.md)
 ONESHOT_PLANS ?= reproduction improved
-BOOK_PLANS ?= precision init
+BOOK_PLANS ?= precision init lr batch epochs
 
 .PHONY: book test install data records notebooks html pytest nbval clean-book
 

@@ -209,7 +209,7 @@ def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "t
         dx = 0 if numeric else (k - (len(metrics) - 1) / 2) * 0.12
         ax.errorbar(x + dx, table[f"{m} mean"], yerr=table[f"{m} std"].fillna(0), marker="o", capsize=3,
                     ls="-" if numeric else "none", label=m, color=f"C{k}")
-    chosen = table.index[table["chosen"] != ""]
+    chosen = table.index[table["chosen"].str.startswith("<-")]
     dx0 = 0 if numeric else -(len(metrics) - 1) / 2 * 0.12  # the first metric's offset
     for c in chosen:
         xc = c if numeric else int(np.flatnonzero(table.index == c)[0]) + dx0
@@ -222,5 +222,25 @@ def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "t
     ax.set_ylabel("accuracy (mean ± sd over seeds)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def epochs_curve(summary: pd.DataFrame) -> plt.Figure:
+    """Accuracy after k epochs (a `report.epochs_summary`): validation, the only one used, and test beside it."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k, (col, label) in enumerate((("val_accuracy", "validation accuracy (threshold 0.5)"),
+                                      ("test_accuracy_unused", "test accuracy (threshold 0.5, unused)"))):
+        if not summary.empty and (col, "mean") in summary.columns:
+            m, s = summary[(col, "mean")], summary[(col, "std")].fillna(0)
+            ax.errorbar(m.index, m, yerr=s, marker="o", capsize=3, label=label, color=f"C{k}")
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("accuracy (mean ± sd over seeds)")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no 30-epoch run recorded yet\n(lfwsiamese sweep epochs)", ha="center", va="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     return fig

@@ -168,6 +168,26 @@ def epochs_table(records: Sequence[Record], grid: Sequence[int]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+EPOCH_METRICS = ("val_accuracy", "val_loss", "train_loss", "test_accuracy_unused")
+
+
+def epochs_summary(records: Sequence[Record], grid: Sequence[int]) -> pd.DataFrame:
+    """Mean and sd over seeds of `epochs_table`, one row per epoch count of `grid` that some run reached."""
+    t = epochs_table(records, grid)
+    if t.empty:
+        cols = pd.MultiIndex.from_tuples([("seeds", "")] + [(m, a) for m in EPOCH_METRICS for a in ("mean", "std")])
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="epochs"), dtype=float)
+    out = t.groupby("epochs")[list(EPOCH_METRICS)].agg(["mean", "std"])
+    out.insert(0, ("seeds", ""), t.groupby("epochs").size())
+    return out
+
+
+def chosen_value(table: pd.DataFrame) -> object | None:
+    """The value a `sweep_table` chose on validation, or None when no value was eligible."""
+    hit = table.index[table["chosen"].str.startswith("<-")] if "chosen" in table else []
+    return hit[0] if len(hit) else None
+
+
 def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The stored `lfwsiamese bench` record as a side-by-side table (reference-style loop vs ours)."""
     import json
@@ -234,9 +254,12 @@ def config_value(cfg: "ExperimentConfig", key: str) -> object:
 SWEEP_METRICS = ("val acc", "val AUC", "test acc (val threshold)", "test AUC", "epochs", "fit s")
 
 
-def sweep_table(records: Sequence[Record], key: str) -> pd.DataFrame:
+def sweep_table(records: Sequence[Record], key: str, min_seeds: int = 1) -> pd.DataFrame:
     """Mean and sd over seeds of validation and test metrics for each value of `key` (a dotted config field,
-    or "name"); `chosen` marks the value with the best mean validation accuracy, the only criterion used."""
+    or "name"); `chosen` marks the value with the best mean validation accuracy, the only criterion used,
+    among the values with at least `min_seeds` seeds (a half-finished sweep must not crown a lucky single run)."""
+    if min_seeds < 1:
+        raise ValueError(f"min_seeds must be >= 1, got {min_seeds}")
     rows = []
     for r in records:
         m = r.metrics
@@ -250,9 +273,21 @@ def sweep_table(records: Sequence[Record], key: str) -> pd.DataFrame:
     out = g[list(SWEEP_METRICS)].agg(["mean", "std"])
     out.columns = [f"{a} {b}" for a, b in out.columns]
     out.insert(0, "seeds", g.size())
-    best = out["val acc mean"].idxmax()
-    out["chosen"] = ["<- best validation accuracy" if v == best else "" for v in out.index]
+    eligible = out[out["seeds"] >= min_seeds]
+    best = eligible["val acc mean"].idxmax() if len(eligible) else None
+    out["chosen"] = ["<- best validation accuracy" if v == best else
+                     (f"({n} seed{'s' if n != 1 else ''}: not compared)" if n < min_seeds else "")
+                     for v, n in zip(out.index, out["seeds"])]
     return out
+
+
+def plan_progress(plan: str) -> dict[str, object]:
+    """How far a plan is: runs recorded of runs planned and the run names still missing, so a chapter built
+    from a half-finished sweep says so in its text instead of silently showing fewer points."""
+    cfgs = get_plan(plan)
+    missing = [c.run_name for c in cfgs if find_record(c) is None]
+    return {"plan": plan, "planned": len(cfgs), "recorded": len(cfgs) - len(missing), "missing": missing,
+            "complete": not missing}
 
 
 def mean_difference(a: Sequence[Record], b: Sequence[Record], col: str = "test acc (val threshold)") -> dict[str, float]:

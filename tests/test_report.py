@@ -43,6 +43,29 @@ def test_sweep_table_chooses_on_validation_only(tmp_path) -> None:
     assert t.loc[1e-5, "val acc std"] == 0.0
 
 
+def test_sweep_table_min_seeds_keeps_single_runs_out_of_the_choice(tmp_path) -> None:
+    import pytest
+
+    from lfwsiamese.report import sweep_table
+    recs = [_fake_record(tmp_path, "s", s, 0.70, 0.7, 1e-5) for s in (0, 1)] + [_fake_record(tmp_path, "s", 0, 0.90, 0.7, 1e-4)]
+    assert sweep_table(recs, "train.learning_rate").loc[1e-4, "chosen"].startswith("<-")  # default: any point counts
+    t = sweep_table(recs, "train.learning_rate", min_seeds=2)
+    assert t.loc[1e-5, "chosen"].startswith("<-") and t.loc[1e-4, "chosen"] == "(1 seed: not compared)"
+    assert (sweep_table(recs[2:], "train.learning_rate", min_seeds=2)["chosen"] != "").all()  # nothing eligible
+    assert not sweep_table(recs[2:], "train.learning_rate", min_seeds=2)["chosen"].str.startswith("<-").any()
+    with pytest.raises(ValueError, match="min_seeds"):
+        sweep_table(recs, "train.learning_rate", min_seeds=0)
+
+
+def test_plan_progress_names_the_missing_runs(tmp_path, monkeypatch) -> None:
+    from lfwsiamese import report
+    from lfwsiamese.sweeps import get_plan
+    monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
+    p = report.plan_progress("epochs")
+    assert p["recorded"] == 0 and p["planned"] == len(get_plan("epochs")) and not p["complete"]
+    assert p["missing"] == [c.run_name for c in get_plan("epochs")]
+
+
 def test_mean_difference_gives_a_welch_interval(tmp_path) -> None:
     import pytest
 
@@ -117,3 +140,34 @@ def test_best_epochs_reads_the_monitored_minimum_and_the_accuracy_maximum(tmp_pa
     row = best_epochs([r]).iloc[0]
     assert row["epoch of min val_loss"] == 3 and row["epoch of max val acc"] == 2 and row["epochs run"] == 4
     assert row["val acc, min-val_loss epoch"] == 0.7 and row["val acc, last epoch"] == 0.65 and row["val acc, best epoch"] == 0.8
+
+
+def test_epochs_summary_reads_epoch_k_of_long_runs_and_handles_none(tmp_path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.plots import epochs_curve
+    from lfwsiamese.report import epochs_summary
+    recs = []
+    for s in (0, 1):
+        r = _fake_record(tmp_path, "e", s, 0.7, 0.7)
+        h = pd.DataFrame({"epoch": range(5), "loss": [1.0, 0.8, 0.6, 0.5, 0.4], "val_loss": [1.0, 0.9, 0.85, 0.9, 1.0],
+                          "val_accuracy": [0.5 + 0.02 * e + 0.01 * s for e in range(5)],
+                          "test_accuracy_unused_for_choices": [0.5] * 5})
+        recs.append(type(r)(r.path, r.config, r.metrics, h, {}))
+    t = epochs_summary(recs, (1, 3, 10))
+    assert t.index.tolist() == [1, 3]  # 10 epochs not reached: no row rather than a wrong one
+    assert t.loc[3, ("val_accuracy", "mean")] == pytest.approx(0.545) and t.loc[3, ("seeds", "")] == 2
+    assert len(epochs_curve(t).axes[0].containers) == 2
+    empty = epochs_summary([], (1, 3))
+    assert empty.empty and ("val_accuracy", "mean") in empty.columns
+    assert "no 30-epoch run" in epochs_curve(empty).axes[0].texts[0].get_text()
+
+
+def test_chosen_value_is_none_without_an_eligible_value(tmp_path) -> None:
+    from lfwsiamese.report import chosen_value, sweep_table
+    recs = [_fake_record(tmp_path, "s", 0, 0.7, 0.7, 1e-5)]
+    assert chosen_value(sweep_table(recs, "train.learning_rate")) == 1e-5
+    assert chosen_value(sweep_table(recs, "train.learning_rate", min_seeds=2)) is None
