@@ -139,6 +139,8 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.protocol == "view2":
+        if args.without_tta:
+            raise LfwSiameseError("--without-tta rescoring is per run: pass a View 1 RUN_DIR (View 2 folds record it when trained)")
         return cmd_evaluate_view2(args)
     if args.config or args.set:
         raise LfwSiameseError("--config/--set go with --protocol view2; for one View 1 run pass its RUN_DIR")
@@ -146,6 +148,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise LfwSiameseError("evaluate needs a RUN_DIR (see `lfwsiamese runs`), or --protocol view2 --config NAME")
     from .evaluate import evaluate_scores
     from .experiments import load_record
+    if args.without_tta:
+        from .train import add_without_tta
+        plain = add_without_tta(args.run, args.data, progress=not args.quiet)
+        rec = load_record(args.run)
+        print(f"{rec.path.name}: without flip averaging (stored as without_tta in metrics.json)")
+        for split in ("val", "test"):
+            print(f"  {split:4s} accuracy {plain[split]['accuracy']:.4f} (with: {rec.metrics[split]['accuracy']:.4f})  "
+                  f"AUC {plain[split]['auc']:.4f} (with: {rec.metrics[split]['auc']:.4f})")
+        return 0
     rec = load_record(args.run)
     # recomputed from the stored per-pair scores: the record's metrics must follow from its scores
     v, t = rec.val_scores, rec.scores
@@ -320,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="view2: override a config field")
     e.add_argument("--folds", default="0,1,2,3,4,5,6,7,8,9", help="view2: which folds (default: all ten)")
     e.add_argument("--no-train", action="store_true", help="view2: summarise the recorded folds only, train nothing")
+    e.add_argument("--without-tta", action="store_true",
+                   help="view1: score a flip-averaged run again without the mirrored pass (needs its model.keras) "
+                        "and store those metrics in the record as without_tta")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 

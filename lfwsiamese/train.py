@@ -369,3 +369,37 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         atomic_write_json(run_dir / "metrics.json", res)  # last: its presence marks the record complete
         shutil.rmtree(run_dir / "_backup", ignore_errors=True)
         return load_record(run_dir)
+
+
+def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
+                    progress: bool = True, tolerance: float = 2e-3) -> dict[str, Any]:
+    """Score a flip-averaged record's pairs again without the mirrored pass and store the metrics as
+    `without_tta` in its metrics.json: the test-time-augmentation row of the ablation, from the same weights.
+
+    Records trained before `without_tta` was recorded need this once; newer ones carry it already. The
+    flip-averaged scores are recomputed first and must match the stored ones (within `tolerance`, for
+    bfloat16 arithmetic), so the weights are proven to be the record's own.
+    """
+    from .experiments import load_run_model
+    rec = load_record(run_dir)
+    if not rec.config.train.tta_flip:
+        raise RunError(f"{rec.path}: trained with train.tta_flip=False, its scores already have no flip averaging")
+    setup(rec.config)
+    model = load_run_model(run_dir)
+    store = load_images(require_data_dir(data), Preprocess(tuple(rec.config.data.crop), rec.config.data.size),
+                        progress=progress)
+    scale = rec.config.data.pixel_scale
+    plain, averaged, labels = {}, {}, {}
+    for split, df in (("val", rec.val_scores), ("test", rec.scores)):
+        pairs = [P.Pair(P.ImageRef(r.name_a, int(r.index_a)), P.ImageRef(r.name_b, int(r.index_b))) for r in df.itertuples()]
+        plain[split] = predict_pairs(model, store, pairs, scale)
+        averaged[split] = 0.5 * (plain[split] + predict_pairs(model, store, pairs, scale, mirrored=True))
+        labels[split] = df["label"].to_numpy()
+        gap = float(np.max(np.abs(averaged[split] - df["score"].to_numpy())))
+        if gap > tolerance:
+            raise RunError(f"{rec.path}: model.keras does not reproduce the stored {split} scores (max difference "
+                           f"{gap:.4f} > {tolerance}); the weights are not this record's: retrain it")
+    res = evaluate_scores(plain["val"], labels["val"], plain["test"], labels["test"])
+    metrics_ = dict(rec.metrics, without_tta=res)
+    atomic_write_json(Path(rec.path) / "metrics.json", metrics_)
+    return res

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -270,6 +271,19 @@ def test_tiny_improved_run_records_and_resumes_identically(synth_data: str, tmp_
     plain = predict_pairs(model, store, test_pairs, cfg.data.pixel_scale)
     assert m["without_tta"]["test"]["auc"] == pytest.approx(roc_auc_score(full.scores["label"], plain), abs=1e-6)
     assert not np.allclose(plain, full.scores["score"].to_numpy())  # the recorded scores do average in the mirror
+    # an older record without the row gets it from its own weights (`lfwsiamese evaluate RUN --without-tta`)
+    from lfwsiamese.errors import RunError
+    from lfwsiamese.train import add_without_tta
+    mpath = full.path / "metrics.json"
+    mpath.write_text(json.dumps({k: v for k, v in m.items() if k != "without_tta"}))
+    again = add_without_tta(full.path, synth_data, progress=False)
+    assert again["test"]["auc"] == pytest.approx(m["without_tta"]["test"]["auc"], abs=1e-9)
+    assert E.load_record(full.path).metrics["without_tta"]["val"]["accuracy"] == m["without_tta"]["val"]["accuracy"]
+    stored = (full.path / "scores.csv").read_text()
+    full.scores.assign(score=1 - full.scores["score"]).to_csv(full.path / "scores.csv", index=False)
+    with pytest.raises(RunError, match="does not reproduce the stored test scores"):
+        add_without_tta(full.path, synth_data, progress=False)
+    (full.path / "scores.csv").write_text(stored)
 
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, data=synth_data, results=tmp_path / "b", progress=False, extra_callbacks=[_Interrupt()])
