@@ -322,6 +322,43 @@ def ablation_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
                                    "predict 1,000 pairs (s)", "train GFLOP/s"]]
 
 
+def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.DataFrame:
+    """The improved model against itself minus one component at a time (`sweep ablation`), and minus test-time
+    flip averaging (the same weights scored without the mirror, `without_tta`).
+
+    Differences are paired by seed: a variant's seed k is compared with the full model's seed k, so the
+    seed-to-seed spread common to both cancels. Validation decides what is kept; test is reported beside it.
+    """
+    from .sweeps import ABLATION_LABELS
+    by_seed = {r.config.seed: r.metrics for r in base}
+    groups: dict[str, list[tuple[int, dict]]] = {"improved (everything)": [(s, m) for s, m in by_seed.items()]}
+    labels = {"improved (everything)": "", "without test-time flip": "the same weights, scored without the mirrored pair"}
+    tta = [(s, m["without_tta"]) for s, m in by_seed.items() if "without_tta" in m]
+    if tta:
+        groups["without test-time flip"] = tta
+    for r in variants:
+        step = r.config.name.removeprefix("improved-")
+        if step not in ABLATION_LABELS:
+            raise ValueError(f"{r.path.name}: {r.config.name!r} is not an ablation of the improved model "
+                             f"(expected improved-<step>, step one of {sorted(ABLATION_LABELS)})")
+        groups.setdefault(f"- {step}", []).append((r.config.seed, r.metrics))
+        labels[f"- {step}"] = ABLATION_LABELS[step]
+    rows = []
+    for name, runs in groups.items():
+        val = np.array([m["val"]["accuracy"] for _, m in runs])
+        test = np.array([m["test"]["accuracy"] for _, m in runs])
+        paired = [(m["val"]["accuracy"] - by_seed[s]["val"]["accuracy"], m["test"]["accuracy"] - by_seed[s]["test"]["accuracy"])
+                  for s, m in runs if s in by_seed]
+        d = np.array(paired) if paired else np.full((1, 2), np.nan)
+        rows.append({"variant": name, "what changes": labels[name], "seeds": ",".join(str(s) for s, _ in sorted(runs, key=lambda x: x[0])),
+                     "val acc mean": val.mean(), "val acc sd": val.std(ddof=1) if len(val) > 1 else np.nan,
+                     "val change (paired)": d[:, 0].mean() if name != "improved (everything)" else 0.0,
+                     "test acc mean": test.mean(), "test acc sd": test.std(ddof=1) if len(test) > 1 else np.nan,
+                     "test change (paired)": d[:, 1].mean() if name != "improved (everything)" else 0.0,
+                     "test AUC mean": np.mean([m["test"]["auc"] for _, m in runs])})
+    return pd.DataFrame(rows).set_index("variant")
+
+
 #: Other public implementations of the same exercise and their reported accuracy on the 1,000 DevTest pairs,
 #: as collected in ../shared/anchors.md (GitHub repositories' READMEs). Cited, not measured here.
 PEERS_DEVTEST = (
@@ -342,6 +379,20 @@ PEERS_DEVTEST = (
 LFW_VIEW2_VERIFIED = (
     ("Eigenfaces", 0.6002), ("Nowak (funneled)", 0.7393), ("Nowak, on LFW-a", 0.7912), ("V1-like/MKL", 0.7935),
 )
+
+
+def view2_comparison(records: Sequence[Record], label: str = "lfwsiamese: improved") -> pd.DataFrame:
+    """Our View 2 mean ± standard error next to the verified results-page numbers; our row only when all ten
+    folds are recorded (a partial mean is not the protocol's number)."""
+    from .evaluate import fold_summary
+    rows = [{"method": name, "View 2 accuracy": acc, "SE": np.nan, "source": "LFW results page (anchors.md)"}
+            for name, acc in LFW_VIEW2_VERIFIED]
+    folds = sorted({r.config.data.fold for r in records})
+    if folds == list(range(10)):
+        s = fold_summary([r.metrics["test"] for r in records])
+        rows.append({"method": label, "View 2 accuracy": s["accuracy"]["mean"], "SE": s["accuracy"]["se"],
+                     "source": "measured here, 10 folds, threshold on each fold's validation people"})
+    return pd.DataFrame(rows).sort_values("View 2 accuracy", ascending=False).set_index("method")
 
 
 def peers_table(ours: dict[str, Sequence[Record]]) -> pd.DataFrame:

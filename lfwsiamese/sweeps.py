@@ -84,6 +84,17 @@ ABLATION_STEPS: dict[str, dict[str, object]] = {
 }
 
 
+#: What each ablation step takes away, in words for the book's table.
+ABLATION_LABELS: dict[str, str] = {
+    "no-crop": "whole 250x250 frame instead of the face crop",
+    "pairs": "the 2,200 fixed DevTrain pairs instead of fresh identity pairs each epoch",
+    "no-augment": "no flips, shifts, brightness or contrast changes",
+    "l1-head": "Koch's weighted L1 + sigmoid head instead of the cosine head",
+    "constant-lr": "constant learning rate after warm-up instead of the cosine decay",
+    "no-weight-decay": "Adam without weight decay instead of AdamW",
+}
+
+
 def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
     """One component of the improved model removed at a time, two seeds each; compared on validation."""
     base = get_config("improved")

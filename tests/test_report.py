@@ -171,3 +171,42 @@ def test_chosen_value_is_none_without_an_eligible_value(tmp_path) -> None:
     recs = [_fake_record(tmp_path, "s", 0, 0.7, 0.7, 1e-5)]
     assert chosen_value(sweep_table(recs, "train.learning_rate")) == 1e-5
     assert chosen_value(sweep_table(recs, "train.learning_rate", min_seeds=2)) is None
+
+
+def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from lfwsiamese.report import model_ablation
+    base = [_fake_record(tmp_path, "improved", s, 0.80 + 0.02 * s, 0.85 + 0.02 * s) for s in (0, 1, 2)]
+    for r in base:
+        r.metrics["without_tta"] = {"val": {"accuracy": r.metrics["val"]["accuracy"] - 0.01, "auc": 0.9},
+                                    "test": {"accuracy": r.metrics["test"]["accuracy"] - 0.02, "auc": 0.9}}
+    var = [_fake_record(tmp_path, "improved-no-crop", s, 0.70 + 0.02 * s, 0.75 + 0.02 * s) for s in (0, 1)]
+    t = model_ablation(base, var)
+    assert t.index.tolist() == ["improved (everything)", "without test-time flip", "- no-crop"]
+    assert t.loc["- no-crop", "seeds"] == "0,1" and t.loc["improved (everything)", "seeds"] == "0,1,2"
+    assert t.loc["- no-crop", "val change (paired)"] == pytest.approx(-0.10)  # paired: seed offsets cancel
+    assert t.loc["without test-time flip", "test change (paired)"] == pytest.approx(-0.02)
+    assert "whole 250x250 frame" in t.loc["- no-crop", "what changes"]
+    bad = [replace(var[0], config=replace(var[0].config, name="improved-dropout"))]
+    with pytest.raises(ValueError, match="improved-dropout"):
+        model_ablation(base, bad)
+
+
+def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from lfwsiamese.report import LFW_VIEW2_VERIFIED, view2_comparison
+    recs = []
+    for f in range(10):
+        r = _fake_record(tmp_path, "improved", 0, 0.8, 0.80 + 0.01 * (f % 2))
+        recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f))))
+    t = view2_comparison(recs)
+    assert len(t) == len(LFW_VIEW2_VERIFIED) + 1
+    assert t.loc["lfwsiamese: improved", "View 2 accuracy"] == pytest.approx(0.805)
+    assert t.loc["lfwsiamese: improved", "SE"] == pytest.approx(0.005 * (10 / 9) ** 0.5 / 10 ** 0.5)  # sd / sqrt(10)
+    assert "lfwsiamese: improved" not in view2_comparison(recs[:9]).index
