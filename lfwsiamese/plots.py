@@ -244,3 +244,28 @@ def epochs_curve(summary: pd.DataFrame) -> plt.Figure:
                 transform=ax.transAxes)
     fig.tight_layout()
     return fig
+
+
+def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
+    """N-way one-shot accuracy against N (a `report.oneshot_table`): each model's Siamese scores averaged over
+    its seeds, with the pixel baseline under each model's own preprocessing and chance (1/N); the bars span
+    the 95% Wilson intervals of the seeds."""
+    if table.empty:
+        raise ValueError("no one-shot records: run `lfwsiamese oneshot --run RUN_DIR` (or sweep PLAN --oneshot) first")
+    t = table.assign(model=table["run"].str.split("-s").str[0])
+    agg = t.groupby(["model", "method", "N"]).agg(accuracy=("accuracy", "mean"), low=("ci95_low", "min"),
+                                                  high=("ci95_high", "max"), seeds=("run", "nunique")).reset_index()
+    agg = agg[(agg.method != "random") | (agg.model == agg.model.iloc[0])]  # chance once
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for (model, method), g in agg.groupby(["model", "method"]):
+        n = int(g.seeds.iloc[0])
+        label = {"random": "random (1/N)", "pixels_nn": f"pixels, {model}'s preprocessing",
+                 "siamese": f"siamese, {model} ({n} seed{'s' if n > 1 else ''})"}[method]
+        ax.errorbar(g["N"], g["accuracy"], yerr=[(g["accuracy"] - g["low"]).clip(lower=0), (g["high"] - g["accuracy"]).clip(lower=0)],
+                    marker="o", capsize=3, label=label)
+    ax.set_xlabel("N (people in the support set)")
+    ax.set_ylabel("one-shot accuracy")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

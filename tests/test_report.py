@@ -210,3 +210,22 @@ def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None
     assert t.loc["lfwsiamese: improved", "View 2 accuracy"] == pytest.approx(0.805)
     assert t.loc["lfwsiamese: improved", "SE"] == pytest.approx(0.005 * (10 / 9) ** 0.5 / 10 ** 0.5)  # sd / sqrt(10)
     assert "lfwsiamese: improved" not in view2_comparison(recs[:9]).index
+
+
+def test_oneshot_curves_draws_chance_once_and_each_models_lines() -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.plots import oneshot_curves
+    rows = []
+    for run in ("improved-s0-aaaa", "improved-s1-bbbb", "reference-s0-cccc"):
+        for n in (5, 10):
+            for method, acc in (("random", 1 / n), ("pixels_nn", 0.3), ("siamese", 0.6)):
+                rows.append({"run": run, "method": method, "N": n, "accuracy": acc, "ci95_low": acc - 0.02, "ci95_high": acc + 0.02})
+    ax = oneshot_curves(pd.DataFrame(rows)).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("random (1/N)") == 1 and "siamese, improved (2 seeds)" in labels and "siamese, reference (1 seed)" in labels
+    with pytest.raises(ValueError, match="oneshot"):
+        oneshot_curves(pd.DataFrame())
