@@ -15,6 +15,16 @@ from .experiments import Record
 from .protocols import ImageRef
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str) -> plt.Figure:
+    """The common last touches of a one-panel figure: labels, a small legend, a light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def images_per_person(counts: Sequence[int], ax: plt.Axes | None = None) -> plt.Figure:
     """Log-log histogram: most people have one image, a few have hundreds."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 3.5))
@@ -74,12 +84,7 @@ def loss_decomposition(rec: Record) -> plt.Figure:
     ce = h["loss"] - h["l2_penalty"]
     ax.stackplot(e, h["l2_penalty"], ce, labels=["L2 penalty", "cross-entropy (train)"], colors=["tab:orange", "tab:blue"], alpha=0.8)
     ax.plot(e, h["val_loss"], "k--", label="validation loss (total)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "epoch", "loss")
 
 
 def roc_curves(records: Sequence[Record], split: str = "test") -> plt.Figure:
@@ -218,12 +223,7 @@ def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "t
         ax.set_xscale("log")
     if not numeric:
         ax.set_xticks(x, [str(v) for v in table.index], rotation=30, ha="right", fontsize=8)
-    ax.set_xlabel(xlabel or str(table.index.name))
-    ax.set_ylabel("accuracy (mean ± sd over seeds)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, xlabel or str(table.index.name), "accuracy (mean ± sd over seeds)")
 
 
 def epochs_curve(summary: pd.DataFrame) -> plt.Figure:
@@ -263,9 +263,4 @@ def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
                  "siamese": f"siamese, {model} ({n} seed{'s' if n > 1 else ''})"}[method]
         ax.errorbar(g["N"], g["accuracy"], yerr=[(g["accuracy"] - g["low"]).clip(lower=0), (g["high"] - g["accuracy"]).clip(lower=0)],
                     marker="o", capsize=3, label=label)
-    ax.set_xlabel("N (people in the support set)")
-    ax.set_ylabel("one-shot accuracy")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "N (people in the support set)", "one-shot accuracy")
