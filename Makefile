@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CHAPTERS := $(wildcard book/chapters/*.md)
 ONESHOT_PLANS ?= reproduction improved
-BOOK_PLANS ?= precision init lr batch epochs
+BOOK_PLANS ?= precision init lr batch epochs ablation view2
 
 .PHONY: book test install data records notebooks html pytest nbval clean-book
 
