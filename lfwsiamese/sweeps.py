@@ -96,10 +96,13 @@ ABLATION_LABELS: dict[str, str] = {
 
 
 def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
-    """One component of the improved model removed at a time, two seeds each; compared on validation."""
+    """One component of the improved model removed at a time, two seeds each; compared on validation.
+
+    Seed-major order: every step's first seed runs before any second seed, so a half-finished sweep (each
+    run takes about as long as the improved model) already has a row for every step."""
     base = get_config("improved")
     return [with_overrides(replace(base, name=f"improved-{step}", seed=s), ov).validate()
-            for step, ov in ABLATION_STEPS.items() for s in seeds]
+            for s in seeds for step, ov in ABLATION_STEPS.items()]
 
 
 def view2_configs(cfg: ExperimentConfig, folds: tuple[int, ...] = tuple(range(10))) -> list[ExperimentConfig]:

@@ -45,6 +45,8 @@ def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> Non
     improved = get_config("improved")
     cfgs = get_plan("ablation")
     assert len(cfgs) == 2 * len(ABLATION_STEPS) and len({c.run_name for c in cfgs}) == len(cfgs)
+    n = len(ABLATION_STEPS)
+    assert {c.seed for c in cfgs[:n]} == {0} and [c.name for c in cfgs[:n]] == [c.name for c in cfgs[n:]]  # seed-major
     for c in cfgs:
         step = c.name.removeprefix("improved-")
         (key, value), = ABLATION_STEPS[step].items()
