@@ -29,3 +29,7 @@ class ConfigError(LfwSiameseError, ValueError):
 
 class RunError(LfwSiameseError):
     """A run folder is incomplete or does not match the model asked for."""
+
+
+class RunLockedError(RunError):
+    """Another process is training this run right now."""

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .config import ExperimentConfig
 from .data import project_root
-from .errors import RunError
+from .errors import RunError, RunLockedError
 
 ENV_RESULTS = "LFWSIAMESE_RESULTS"
 RECORD_FILES = ("config.json", "history.csv", "metrics.json", "scores.csv", "val_scores.csv", "env.json")
@@ -75,7 +75,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise RunError(f"{run_dir} is being trained by another process (lock {run_dir}.lock); wait for it or remove the lock if that process is gone") from None
+        raise RunLockedError(f"{run_dir} is being trained by another process (lock {run_dir}.lock); wait for it or remove the lock if that process is gone") from None
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Callable
 
 from .config import ExperimentConfig, get_config, with_overrides
-from .errors import ConfigError, RunError
+from .errors import ConfigError, LfwSiameseError, RunLockedError
 from .experiments import Record, find_record, load_or_run
 
 LR_GRID = (5e-6, 1e-5, 3e-5, 5e-5, 7e-5, 1e-4, 1e-3)
@@ -140,10 +140,14 @@ def get_plan(name: str) -> list[ExperimentConfig]:
 
 def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLike | None = None,
                 results: str | os.PathLike | None = None, progress: bool = True, dry_run: bool = False) -> list[Record]:
-    """Every run of `cfgs`, in order; finished records are skipped, a run locked by another process too."""
+    """Every run of `cfgs`, in order; finished records are skipped, a run locked by another process too.
+
+    A run that fails (a diverged loss, say) is reported and the sweep goes on to the next one, so one bad
+    point does not stop hours of queued work; the failures are raised together at the end."""
     done = [c for c in cfgs if find_record(c, results) is not None]
     print(f"{label}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
     out: list[Record] = []
+    failed: list[str] = []
     for k, cfg in enumerate(cfgs):
         rec = find_record(cfg, results)
         status = "done" if rec else "to run"
@@ -155,10 +159,16 @@ def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLik
         t = time.perf_counter()
         try:
             out.append(load_or_run(cfg, data=data, results=results, progress=progress))
-        except RunError as e:  # locked by a concurrent sweep: leave it to that process
+        except RunLockedError as e:  # locked by a concurrent sweep: leave it to that process
             print(f"  skipped: {e}", file=sys.stderr)
             continue
+        except LfwSiameseError as e:
+            print(f"  FAILED: {e}", file=sys.stderr)
+            failed.append(f"{cfg.run_name}: {e}")
+            continue
         print(f"  finished in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    if failed:
+        raise LfwSiameseError(f"{label}: {len(failed)} run(s) failed, the other runs are recorded:\n  " + "\n  ".join(failed))
     return out
 
 

@@ -55,3 +55,27 @@ def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> Non
         back = replace(c, name="improved", seed=improved.seed,
                        **{section: replace(getattr(c, section), **{field: config_value(improved, key)})})
         assert back == improved
+
+
+def test_a_failed_run_does_not_stop_the_sweep(monkeypatch, tmp_path, capsys) -> None:
+    import pytest
+
+    from lfwsiamese import sweeps
+    from lfwsiamese.errors import LfwSiameseError, RunLockedError
+    cfgs = [get_config("reference", seed=s) for s in (0, 1, 2)]
+    called = []
+
+    def fake(cfg, **kw):
+        called.append(cfg.seed)
+        if cfg.seed == 0:
+            raise LfwSiameseError("test: 1000 scores are NaN or infinite (training diverged?)")
+        if cfg.seed == 2:
+            raise RunLockedError("locked by another process")
+        return "record"
+
+    monkeypatch.setattr(sweeps, "load_or_run", fake)
+    with pytest.raises(LfwSiameseError, match=r"(?s)1 run\(s\) failed.*reference-s0.*diverged") as e:
+        sweeps.run_configs(cfgs, "plan t", results=tmp_path, progress=False)
+    assert called == [0, 1, 2] and "reference-s2" not in str(e.value)  # the locked run is skipped, not failed
+    err = capsys.readouterr().err
+    assert "FAILED" in err and "skipped: locked" in err
