@@ -15,11 +15,11 @@ from .experiments import Record
 from .protocols import ImageRef
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str) -> plt.Figure:
+def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, **legend: object) -> plt.Figure:
     """The common last touches of a one-panel figure: labels, a small legend, a light grid."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    ax.legend(**{"fontsize": 8, **legend})
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -264,3 +264,21 @@ def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
         ax.errorbar(g["N"], g["accuracy"], yerr=[(g["accuracy"] - g["low"]).clip(lower=0), (g["high"] - g["accuracy"]).clip(lower=0)],
                     marker="o", capsize=3, label=label)
     return _finish(fig, ax, "N (people in the support set)", "one-shot accuracy")
+
+
+def sweep_histories(records: Sequence[Record], key: str, metric: str = "val_accuracy", logcolor: bool = True) -> plt.Figure:
+    """Per-epoch `metric` for each value of a swept config field (`key`, dotted), the mean over its seeds:
+    how each setting trains, not only where it ends. Colours run along the values (log-spaced if `logcolor`)."""
+    from .report import config_value
+    if not records:
+        raise ValueError(f"no records to draw for {key!r}: run the sweep first (lfwsiamese sweep PLAN)")
+    frames = [r.history[["epoch", metric]].assign(value=config_value(r.config, key)) for r in records]
+    h = pd.concat(frames)
+    values = sorted(h["value"].unique())
+    cmap = plt.get_cmap("viridis")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for k, v in enumerate(values):
+        g = h[h["value"] == v].groupby("epoch")[metric].mean()
+        ax.plot(g.index + 1, g.to_numpy(), marker="o", ms=3, color=cmap(k / max(len(values) - 1, 1)), label=f"{v:g}")
+    return _finish(fig, ax, "epoch", f"{metric} (mean over seeds)", fontsize=7, title=key.split(".")[-1],
+                   title_fontsize=7, ncol=2)

@@ -229,3 +229,24 @@ def test_oneshot_curves_draws_chance_once_and_each_models_lines() -> None:
     assert labels.count("random (1/N)") == 1 and "siamese, improved (2 seeds)" in labels and "siamese, reference (1 seed)" in labels
     with pytest.raises(ValueError, match="oneshot"):
         oneshot_curves(pd.DataFrame())
+
+
+def test_sweep_histories_draws_one_mean_curve_per_value(tmp_path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.plots import sweep_histories
+    recs = []
+    for lr in (1e-5, 1e-4):
+        for s in (0, 1):
+            r = _fake_record(tmp_path, "s", s, 0.7, 0.7, lr)
+            h = pd.DataFrame({"epoch": range(3 + s), "val_accuracy": [0.5 + 0.1 * s] * (3 + s)})  # seed 1 ran longer
+            recs.append(type(r)(r.path, r.config, r.metrics, h, {}))
+    ax = sweep_histories(recs, "train.learning_rate").axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["1e-05", "0.0001"]
+    y = ax.lines[0].get_ydata()
+    assert len(y) == 4 and y[0] == pytest.approx(0.55) and y[3] == pytest.approx(0.6)  # mean of the seeds present
+    with pytest.raises(ValueError, match="sweep"):
+        sweep_histories([], "train.learning_rate")
