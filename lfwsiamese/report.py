@@ -429,11 +429,32 @@ def plan_times() -> pd.DataFrame:
         cfgs = fn()
         recs = [r for r in (find_record(c) for c in cfgs) if r is not None]
         fit = sum(r.metrics["fit_seconds"] for r in recs)
+        # the training loop's wall time with its per-epoch evaluations, plus the final scoring (a resumed run
+        # counts only its last process, so this is a lower bound)
+        wall = sum(r.metrics.get("fit_seconds_this_process", r.metrics["fit_seconds"])
+                   + r.metrics.get("predict_seconds_val_and_test", 0.0) for r in recs)
         rows.append({"plan": name, "runs planned": len(cfgs), "runs recorded": len(recs),
-                     "fit hours (recorded runs)": fit / 3600,
+                     "fit hours (recorded runs)": fit / 3600, "wall hours (recorded runs)": wall / 3600,
                      "minutes per run": fit / 60 / len(recs) if recs else float("nan"),
                      "machines": ", ".join(sorted({f"{r.env.get('device', '?')}: {r.env.get('cpu', '?')}" for r in recs}))})
     return pd.DataFrame(rows).set_index("plan")
+
+
+def total_record_hours() -> dict[str, float]:
+    """Training time of every record the plans use, each run counted once (plans share some runs): the
+    time a full regeneration of the book's records took on the machines that made them."""
+    from .sweeps import PLANS
+    seen: dict[str, Record] = {}
+    for fn in PLANS.values():
+        for c in fn():
+            if c.run_name not in seen:
+                r = find_record(c)
+                if r is not None:
+                    seen[c.run_name] = r
+    ms = [r.metrics for r in seen.values()]
+    return {"runs": len(ms), "fit hours": sum(m["fit_seconds"] for m in ms) / 3600,
+            "wall hours": sum(m.get("fit_seconds_this_process", m["fit_seconds"]) + m.get("predict_seconds_val_and_test", 0.0)
+                              for m in ms) / 3600}
 
 
 def best_epochs(records: Sequence[Record]) -> pd.DataFrame:

@@ -128,6 +128,9 @@ def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_fold
     t = plan_times()
     assert t.index.tolist() == list(PLANS)
     assert (t["runs recorded"] == 0).all() and (t["fit hours (recorded runs)"] == 0).all()
+    assert (t["wall hours (recorded runs)"] == 0).all()
+    from lfwsiamese.report import total_record_hours
+    assert total_record_hours() == {"runs": 0, "fit hours": 0.0, "wall hours": 0.0}
     assert t.loc["init", "runs planned"] == len(get_plan("init"))
 
 
