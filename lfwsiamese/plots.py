@@ -266,9 +266,9 @@ def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
     return _finish(fig, ax, "N (people in the support set)", "one-shot accuracy")
 
 
-def sweep_histories(records: Sequence[Record], key: str, metric: str = "val_accuracy", logcolor: bool = True) -> plt.Figure:
-    """Per-epoch `metric` for each value of a swept config field (`key`, dotted), the mean over its seeds:
-    how each setting trains, not only where it ends. Colours run along the values (log-spaced if `logcolor`)."""
+def sweep_histories(records: Sequence[Record], key: str, metric: str = "val_accuracy") -> plt.Figure:
+    """Per-epoch `metric` for each value of a swept numeric config field (`key`, dotted), the mean over its
+    seeds: how each setting trains, not only where it ends. Colours run along the sorted values."""
     from .report import config_value
     if not records:
         raise ValueError(f"no records to draw for {key!r}: run the sweep first (lfwsiamese sweep PLAN)")
