@@ -27,8 +27,9 @@ records: data
 	for plan in $(BOOK_PLANS); do $(BIN)/lfwsiamese sweep $$plan || exit 1; done
 
 # Execute each chapter from its MyST source (the reviewed file) into the paired .ipynb, outputs stored.
+# MPLBACKEND is unset for the kernel: a non-interactive backend (Agg) there would drop every figure.
 notebooks: install
-	for md in $(CHAPTERS); do LFWSIAMESE_TRAIN_MISSING=1 $(BIN)/jupytext --to ipynb --execute $$md || exit 1; done
+	for md in $(CHAPTERS); do env -u MPLBACKEND LFWSIAMESE_TRAIN_MISSING=1 $(BIN)/jupytext --to ipynb --execute $$md || exit 1; done
 
 html: install
 	$(BIN)/jupyter-book build -W -n --keep-going book/

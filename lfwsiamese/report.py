@@ -188,6 +188,24 @@ def chosen_value(table: pd.DataFrame) -> object | None:
     return hit[0] if len(hit) else None
 
 
+def choice_summary(sweeps: dict[str, tuple[pd.Series, pd.Series, object]]) -> pd.DataFrame:
+    """One row per sweep: the validation choice against the reference's value, next to the seed noise.
+
+    `sweeps` maps a name to (mean validation accuracy by value, its sd over seeds by value, the reference's
+    value). The gain is only worth reading next to `seed sd`, the typical spread between seeds of one value."""
+    rows = {}
+    for name, (mean, sd, ref) in sweeps.items():
+        if ref not in mean.index:
+            raise ValueError(f"sweep {name!r}: the reference value {ref!r} is not among the values swept "
+                             f"({list(mean.index)}); pass the value the reference used")
+        best = mean.idxmax()
+        # values as text: one column holds learning rates and batch sizes, which rounding would garble
+        rows[name] = {"reference value": f"{ref:g}", "chosen on validation": f"{best:g}",
+                      "val acc at reference": mean[ref], "val acc at chosen": mean[best],
+                      "gain": mean[best] - mean[ref], "seed sd (mean over values)": sd.mean()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The stored `lfwsiamese bench` record as a side-by-side table (reference-style loop vs ours)."""
     import json

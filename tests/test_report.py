@@ -253,3 +253,19 @@ def test_sweep_histories_draws_one_mean_curve_per_value(tmp_path) -> None:
     assert len(y) == 4 and y[0] == pytest.approx(0.55) and y[3] == pytest.approx(0.6)  # mean of the seeds present
     with pytest.raises(ValueError, match="sweep"):
         sweep_histories([], "train.learning_rate")
+
+
+def test_choice_summary_compares_the_choice_with_the_reference_and_rejects_a_missing_reference() -> None:
+    import pytest
+
+    import pandas as pd
+
+    from lfwsiamese.report import choice_summary
+    mean = pd.Series({1e-5: 0.70, 5e-5: 0.71, 1e-4: 0.74})
+    sd = pd.Series({1e-5: 0.01, 5e-5: 0.03, 1e-4: 0.02})
+    t = choice_summary({"learning rate": (mean, sd, 5e-5)})
+    row = t.loc["learning rate"]
+    assert row["chosen on validation"] == "0.0001" and row["reference value"] == "5e-05"
+    assert row["gain"] == pytest.approx(0.03) and row["seed sd (mean over values)"] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="reference value 0.001"):
+        choice_summary({"learning rate": (mean, sd, 1e-3)})
