@@ -377,6 +377,47 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
     return pd.DataFrame(rows).set_index("variant")
 
 
+def ablation_verdicts(abl: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
+    """What validation says of each component, from a `model_ablation` table.
+
+    The yardstick is the seed noise of a paired difference: with sigma the full model's seed sd of validation
+    accuracy and n paired seeds, a mean difference has sd about sigma * sqrt(2 / n); a change beyond `z` of
+    those is read as real. sigma comes from a handful of seeds, so this is a rough rule, stated as such."""
+    full = "improved (everything)"
+    if full not in abl.index or not np.isfinite(abl.loc[full, "val acc sd"]):
+        raise ValueError(f"the ablation table needs the {full!r} row with a seed sd (two or more seeds of the "
+                         f"improved model); got rows {list(abl.index)}")
+    sigma = float(abl.loc[full, "val acc sd"])
+    rows = []
+    for name, row in abl.drop(index=full).iterrows():
+        n = len(str(row["seeds"]).split(","))
+        bar = z * sigma * np.sqrt(2 / n)
+        change = float(row["val change (paired)"])
+        verdict = ("needed" if change <= -bar else "not needed" if change >= bar else "within noise")
+        rows.append({"variant": name, "val change (paired)": change, "noise bar": bar, "seeds": n, "verdict": verdict})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def ablation_sentence(verdicts: pd.DataFrame) -> str:
+    """The verdicts in one sentence for the book, every number taken from the table."""
+    def part(v: str) -> list[str]:
+        sel = verdicts[verdicts["verdict"] == v].sort_values("val change (paired)")
+        return [f"{name.removeprefix('- ').removeprefix('without ')} ({row['val change (paired)'] * 100:+.1f})" for name, row in sel.iterrows()]
+    out = []
+    if needed := part("needed"):
+        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond seed noise, so these "
+                   "components are kept on the evidence")
+    if noise := part("within noise"):
+        out.append("taking away " + ", ".join(noise) + " changes validation accuracy by less than seed noise, so "
+                   "validation cannot say these components help")
+    if better := part("not needed"):
+        out.append("taking away " + ", ".join(better) + " improves validation accuracy beyond seed noise, so "
+                   "these components hurt on this budget")
+    if not out:
+        return "no ablation run is recorded yet"
+    return "; ".join(out) + " (changes in points of validation accuracy, paired by seed)"
+
+
 #: Other public implementations of the same exercise and their reported accuracy on the 1,000 DevTest pairs,
 #: as collected in ../shared/anchors.md (GitHub repositories' READMEs). Cited, not measured here.
 PEERS_DEVTEST = (
@@ -411,6 +452,24 @@ def view2_comparison(records: Sequence[Record], label: str = "lfwsiamese: improv
         rows.append({"method": label, "View 2 accuracy": s["accuracy"]["mean"], "SE": s["accuracy"]["se"],
                      "source": "measured here, 10 folds, threshold on each fold's validation people"})
     return pd.DataFrame(rows).sort_values("View 2 accuracy", ascending=False).set_index("method")
+
+
+def view2_sentence(records: Sequence[Record], target: float = 0.85) -> str:
+    """The View 2 result in words, against the issue's target, or what is missing for it."""
+    from .evaluate import fold_summary
+    folds = sorted({r.config.data.fold for r in records})
+    if folds != list(range(10)):
+        return (f"the ten-fold mean is stated once all ten folds are recorded ({len(folds)} of 10 so far); "
+                "a mean of some folds is not the protocol's number")
+    s = fold_summary([r.metrics["test"] for r in records])
+    acc, se = s["accuracy"]["mean"], s["accuracy"]["se"]
+    gap = (acc - target) * 100
+    verdict = (f"above the {target:.0%} set as this model's target by {gap:.1f} points" if gap >= 0 else
+               f"{-gap:.1f} points short of the {target:.0%} set as this model's target")
+    return (f"over the ten folds the improved model reaches {acc:.1%} ± {se:.1%} (mean ± standard error; folds "
+            f"{min(r.metrics['test']['accuracy'] for r in records):.1%} to "
+            f"{max(r.metrics['test']['accuracy'] for r in records):.1%}), with AUC {s['auc']['mean']:.3f}: "
+            f"{verdict}")
 
 
 def peers_table(ours: dict[str, Sequence[Record]]) -> pd.DataFrame:

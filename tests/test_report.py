@@ -198,6 +198,44 @@ def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
         model_ablation(base, bad)
 
 
+def test_view2_sentence_states_the_mean_and_the_target_only_with_ten_folds(tmp_path) -> None:
+    from dataclasses import replace
+
+    from lfwsiamese.report import view2_sentence
+    recs = []
+    for f in range(10):
+        r = _fake_record(tmp_path, "improved", 0, 0.8, 0.83 + 0.01 * (f % 2))
+        r.metrics["test"]["auc"] = 0.9
+        recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f))))
+    s = view2_sentence(recs)
+    assert "83.5% ± 0.2%" in s and "1.5 points short of the 85%" in s and "83.0% to 84.0%" in s
+    assert "above the 80% set" in view2_sentence(recs, target=0.80)
+    assert "9 of 10 so far" in view2_sentence(recs[:9])
+
+
+def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each_group() -> None:
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.report import ablation_sentence, ablation_verdicts
+    abl = pd.DataFrame({"seeds": ["0,1,2", "0", "0,1", "0"],
+                        "val acc sd": [0.005, np.nan, 0.0, np.nan],
+                        "val change (paired)": [0.0, -0.05, -0.005, 0.03]},
+                       index=["improved (everything)", "- no-crop", "without test-time flip", "- pairs"])
+    v = ablation_verdicts(abl)
+    assert v.loc["- no-crop", "noise bar"] == pytest.approx(2 * 0.005 * np.sqrt(2))
+    assert v.loc["without test-time flip", "noise bar"] == pytest.approx(2 * 0.005)  # two seeds: a tighter bar
+    assert v["verdict"].to_dict() == {"- no-crop": "needed", "without test-time flip": "within noise",
+                                     "- pairs": "not needed"}
+    s = ablation_sentence(v)
+    assert "no-crop (-5.0)" in s and "away test-time flip (-0.5)" in s and "pairs (+3.0)" in s
+    assert s.index("no-crop") < s.index("test-time flip") < s.index("pairs")
+    assert ablation_sentence(v.iloc[:0]) == "no ablation run is recorded yet"
+    with pytest.raises(ValueError, match="seed sd"):
+        ablation_verdicts(abl.assign(**{"val acc sd": np.nan}))
+
+
 def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None:
     from dataclasses import replace
 
