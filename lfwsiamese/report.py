@@ -403,16 +403,18 @@ def ablation_sentence(verdicts: pd.DataFrame) -> str:
     def part(v: str) -> list[str]:
         sel = verdicts[verdicts["verdict"] == v].sort_values("val change (paired)")
         return [f"{name.removeprefix('- ').removeprefix('without ')} ({row['val change (paired)'] * 100:+.1f})" for name, row in sel.iterrows()]
+    def these(items: list[str]) -> str:
+        return "this component" if len(items) == 1 else "these components"
     out = []
     if needed := part("needed"):
-        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond seed noise, so these "
-                   "components are kept on the evidence")
+        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond seed noise, so "
+                   f"{these(needed)} {'is' if len(needed) == 1 else 'are'} kept on the evidence")
     if noise := part("within noise"):
         out.append("taking away " + ", ".join(noise) + " changes validation accuracy by less than seed noise, so "
-                   "validation cannot say these components help")
+                   f"validation cannot say {these(noise)} {'helps' if len(noise) == 1 else 'help'}")
     if better := part("not needed"):
         out.append("taking away " + ", ".join(better) + " improves validation accuracy beyond seed noise, so "
-                   "these components hurt on this budget")
+                   f"{these(better)} {'hurts' if len(better) == 1 else 'hurt'} on this budget")
     if not out:
         return "no ablation run is recorded yet"
     return "; ".join(out) + " (changes in points of validation accuracy, paired by seed)"

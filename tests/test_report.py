@@ -231,6 +231,7 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
     s = ablation_sentence(v)
     assert "no-crop (-5.0)" in s and "away test-time flip (-0.5)" in s and "pairs (+3.0)" in s
     assert s.index("no-crop") < s.index("test-time flip") < s.index("pairs")
+    assert "so this component is kept" in s and "say this component helps" in s
     assert ablation_sentence(v.iloc[:0]) == "no ablation run is recorded yet"
     with pytest.raises(ValueError, match="seed sd"):
         ablation_verdicts(abl.assign(**{"val acc sd": np.nan}))
