@@ -206,9 +206,10 @@ def test_view2_sentence_states_the_mean_and_the_target_only_with_ten_folds(tmp_p
     for f in range(10):
         r = _fake_record(tmp_path, "improved", 0, 0.8, 0.83 + 0.01 * (f % 2))
         r.metrics["test"]["auc"] = 0.9
+        r.metrics["test"]["accuracy_at_0.5"] = 0.86
         recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f))))
     s = view2_sentence(recs)
-    assert "83.5% ± 0.2%" in s and "1.5 points short of the 85%" in s and "83.0% to 84.0%" in s
+    assert "83.5% ± 0.2%" in s and "threshold 0.5, which nothing was tuned to, the mean is 86.0%" in s and "1.5 points short of the 85%" in s and "83.0% to 84.0%" in s
     assert "above the 80% set" in view2_sentence(recs, target=0.80)
     assert "9 of 10 so far" in view2_sentence(recs[:9])
 
