@@ -340,6 +340,24 @@ def ablation_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
                                    "predict 1,000 pairs (s)", "train GFLOP/s"]]
 
 
+def paired_accuracy_se(a: Record, b: Record) -> float:
+    """Standard error of the validation-accuracy difference of two runs, from the pairs they were scored on.
+
+    Each run is right or wrong on each pair at its own chosen threshold; the per-pair differences (-1, 0, +1)
+    average to the accuracy difference, and their sd / sqrt(pairs) is the noise from which pairs happened to
+    be drawn (McNemar's view). Runs of one seed share validation people and pairs, so they can be paired; where
+    they do not, the difference of two independent proportions is used instead."""
+    va, vb = a.val_scores, b.val_scores
+    ra = ((va["score"] > a.metrics["threshold"]).astype(int) == va["label"]).astype(float)
+    rb = ((vb["score"] > b.metrics["threshold"]).astype(int) == vb["label"]).astype(float)
+    keys = ["name_a", "index_a", "name_b", "index_b", "label"]
+    if len(va) == len(vb) and va[keys].reset_index(drop=True).equals(vb[keys].reset_index(drop=True)):
+        d = ra.to_numpy() - rb.to_numpy()
+        return float(d.std(ddof=1) / np.sqrt(len(d)))
+    pa, pb = ra.mean(), rb.mean()
+    return float(np.sqrt(pa * (1 - pa) / len(ra) + pb * (1 - pb) / len(rb)))
+
+
 def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.DataFrame:
     """The improved model against itself minus one component at a time (`sweep ablation`), and minus test-time
     flip averaging (the same weights scored without the mirror, `without_tta`).
@@ -349,7 +367,10 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
     """
     from .sweeps import ABLATION_LABELS
     by_seed = {r.config.seed: r.metrics for r in base}
+    base_rec = {r.config.seed: r for r in base}
+    sigma = float(np.std([m["val"]["accuracy"] for m in by_seed.values()], ddof=1)) if len(by_seed) > 1 else 0.0
     groups: dict[str, list[tuple[int, dict]]] = {"improved (everything)": [(s, m) for s, m in by_seed.items()]}
+    recs: dict[str, list[Record]] = {}
     labels = {"improved (everything)": "", "without test-time flip": "the same weights, scored without the mirrored pair"}
     tta = [(s, m["without_tta"]) for s, m in by_seed.items() if "without_tta" in m]
     if tta:
@@ -360,6 +381,7 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
             raise ValueError(f"{r.path.name}: {r.config.name!r} is not an ablation of the improved model "
                              f"(expected improved-<step>, step one of {sorted(ABLATION_LABELS)})")
         groups.setdefault(f"- {step}", []).append((r.config.seed, r.metrics))
+        recs.setdefault(f"- {step}", []).append(r)
         labels[f"- {step}"] = ABLATION_LABELS[step]
     rows = []
     for name, runs in groups.items():
@@ -368,9 +390,18 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
         paired = [(m["val"]["accuracy"] - by_seed[s]["val"]["accuracy"], m["test"]["accuracy"] - by_seed[s]["test"]["accuracy"])
                   for s, m in runs if s in by_seed]
         d = np.array(paired) if paired else np.full((1, 2), np.nan)
+        if name == "improved (everything)":
+            se = np.nan
+        elif name in recs:  # retrained: the pairs' noise of each seed's difference plus the seeds' own spread
+            pair_se = [paired_accuracy_se(r, base_rec[r.config.seed]) for r in recs[name] if r.config.seed in base_rec]
+            n = len(pair_se)
+            se = float(np.sqrt(np.sum(np.square(pair_se)) / n ** 2 + 2 * sigma ** 2 / n)) if n else np.nan
+        else:  # the same weights rescored: the spread of the paired differences themselves
+            se = float(d[:, 0].std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else np.nan
         rows.append({"variant": name, "what changes": labels[name], "seeds": ",".join(str(s) for s, _ in sorted(runs, key=lambda x: x[0])),
                      "val acc mean": val.mean(), "val acc sd": val.std(ddof=1) if len(val) > 1 else np.nan,
                      "val change (paired)": d[:, 0].mean() if name != "improved (everything)" else 0.0,
+                     "val change se": se,
                      "test acc mean": test.mean(), "test acc sd": test.std(ddof=1) if len(test) > 1 else np.nan,
                      "test change (paired)": d[:, 1].mean() if name != "improved (everything)" else 0.0,
                      "test AUC mean": np.mean([m["test"]["auc"] for _, m in runs])})
@@ -380,22 +411,20 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
 def ablation_verdicts(abl: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
     """What validation says of each component, from a `model_ablation` table.
 
-    The yardstick is the seed noise of a paired difference: with sigma the full model's seed sd of validation
-    accuracy and n paired seeds, a mean difference has sd about sigma * sqrt(2 / n); a change beyond `z` of
-    those is read as real. sigma comes from a handful of seeds, so this is a rough rule, stated as such."""
-    full = "improved (everything)"
-    if full not in abl.index or not np.isfinite(abl.loc[full, "val acc sd"]):
-        raise ValueError(f"the ablation table needs the {full!r} row with a seed sd (two or more seeds of the "
-                         f"improved model); got rows {list(abl.index)}")
-    sigma = float(abl.loc[full, "val acc sd"])
+    A change counts when it is more than `z` standard errors from zero (`val change se`: for a retrained
+    variant, the noise of which validation pairs were drawn plus the full model's seed-to-seed spread; for
+    rescored weights, the spread of the paired differences). With one or two seeds this is a rule of thumb."""
+    if "val change se" not in abl:
+        raise ValueError("the ablation table has no 'val change se' column: build it with report.model_ablation")
     rows = []
-    for name, row in abl.drop(index=full).iterrows():
-        n = len(str(row["seeds"]).split(","))
-        bar = z * sigma * np.sqrt(2 / n)
-        change = float(row["val change (paired)"])
-        verdict = ("needed" if change <= -bar else "not needed" if change >= bar else "within noise")
-        rows.append({"variant": name, "val change (paired)": change, "noise bar": bar, "seeds": n, "verdict": verdict})
-    return pd.DataFrame(rows).set_index("variant")
+    for name, row in abl.drop(index="improved (everything)", errors="ignore").iterrows():
+        change, se = float(row["val change (paired)"]), float(row["val change se"])
+        bar = z * se
+        verdict = ("no noise estimate" if not np.isfinite(bar) else
+                   "needed" if change <= -bar else "not needed" if change >= bar else "within noise")
+        rows.append({"variant": name, "val change (paired)": change, "noise bar": bar,
+                     "seeds": len(str(row["seeds"]).split(",")), "verdict": verdict})
+    return pd.DataFrame(rows, columns=["variant", "val change (paired)", "noise bar", "seeds", "verdict"]).set_index("variant")
 
 
 def ablation_sentence(verdicts: pd.DataFrame) -> str:
@@ -407,13 +436,13 @@ def ablation_sentence(verdicts: pd.DataFrame) -> str:
         return "this component" if len(items) == 1 else "these components"
     out = []
     if needed := part("needed"):
-        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond seed noise, so "
+        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond its noise, so "
                    f"{these(needed)} {'is' if len(needed) == 1 else 'are'} kept on the evidence")
     if noise := part("within noise"):
-        out.append("taking away " + ", ".join(noise) + " changes validation accuracy by less than seed noise, so "
+        out.append("taking away " + ", ".join(noise) + " changes validation accuracy by less than its noise, so "
                    f"validation cannot say {these(noise)} {'helps' if len(noise) == 1 else 'help'}")
     if better := part("not needed"):
-        out.append("taking away " + ", ".join(better) + " improves validation accuracy beyond seed noise, so "
+        out.append("taking away " + ", ".join(better) + " improves validation accuracy beyond its noise, so "
                    f"{these(better)} {'hurts' if len(better) == 1 else 'hurt'} on this budget")
     if not out:
         return "no ablation run is recorded yet"

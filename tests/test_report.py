@@ -176,9 +176,35 @@ def test_chosen_value_is_none_without_an_eligible_value(tmp_path) -> None:
     assert chosen_value(sweep_table(recs, "train.learning_rate", min_seeds=2)) is None
 
 
+def _val_scores(path, scores, labels) -> None:
+    import pandas as pd
+    n = len(scores)
+    pd.DataFrame({"name_a": ["A"] * n, "index_a": range(n), "name_b": ["B"] * n, "index_b": range(n),
+                  "label": labels, "score": scores}).to_csv(path / "val_scores.csv", index=False)
+
+
+def test_paired_accuracy_se_pairs_runs_on_shared_pairs_and_falls_back_to_independent_ones(tmp_path) -> None:
+    import numpy as np
+    import pytest
+
+    from lfwsiamese.report import paired_accuracy_se
+    a, b = _fake_record(tmp_path, "a", 0, 0.8, 0.8), _fake_record(tmp_path, "b", 0, 0.7, 0.7)
+    for r in (a, b):
+        r.path.mkdir(parents=True)
+    labels = [1] * 50 + [0] * 50
+    _val_scores(a.path, [0.9] * 50 + [0.1] * 40 + [0.9] * 10, labels)  # right on 90 (threshold 0.5)
+    _val_scores(b.path, [0.9] * 40 + [0.1] * 10 + [0.1] * 50, labels)  # right on 90, wrong on 10 others
+    d = np.r_[np.zeros(40), np.ones(10), np.zeros(40), -np.ones(10)]
+    assert paired_accuracy_se(a, b) == pytest.approx(d.std(ddof=1) / 10)
+    _val_scores(b.path, [0.9] * 40 + [0.1] * 10 + [0.1] * 50, [0] * 50 + [1] * 50)  # other pairs: unpaired
+    pb = 0.1
+    assert paired_accuracy_se(a, b) == pytest.approx(np.sqrt(0.9 * 0.1 / 100 + pb * (1 - pb) / 100))
+
+
 def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
     from dataclasses import replace
 
+    import numpy as np
     import pytest
 
     from lfwsiamese.report import model_ablation
@@ -187,12 +213,22 @@ def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
         r.metrics["without_tta"] = {"val": {"accuracy": r.metrics["val"]["accuracy"] - 0.01, "auc": 0.9},
                                     "test": {"accuracy": r.metrics["test"]["accuracy"] - 0.02, "auc": 0.9}}
     var = [_fake_record(tmp_path, "improved-no-crop", s, 0.70 + 0.02 * s, 0.75 + 0.02 * s) for s in (0, 1)]
+    for r in base + var:  # 100 shared validation pairs per seed; the variant is wrong on 10 more of them
+        r.path.mkdir(parents=True, exist_ok=True)
+        right = 80 - (10 if r.config.name != "improved" else 0)
+        _val_scores(r.path, [0.9] * right + [0.1] * (100 - right), [1] * 100)
     t = model_ablation(base, var)
     assert t.index.tolist() == ["improved (everything)", "without test-time flip", "- no-crop"]
     assert t.loc["- no-crop", "seeds"] == "0,1" and t.loc["improved (everything)", "seeds"] == "0,1,2"
     assert t.loc["- no-crop", "val change (paired)"] == pytest.approx(-0.10)  # paired: seed offsets cancel
     assert t.loc["without test-time flip", "test change (paired)"] == pytest.approx(-0.02)
     assert "whole 250x250 frame" in t.loc["- no-crop", "what changes"]
+    d = np.r_[np.zeros(90), np.ones(10)]  # per-pair differences of one seed
+    sigma = np.std([0.80, 0.82, 0.84], ddof=1)
+    want = np.sqrt(2 * (d.std(ddof=1) / 10) ** 2 / 4 + 2 * sigma ** 2 / 2)
+    assert t.loc["- no-crop", "val change se"] == pytest.approx(want)
+    assert t.loc["without test-time flip", "val change se"] == pytest.approx(0.0)  # the same -0.01 for every seed
+    assert np.isnan(t.loc["improved (everything)", "val change se"])
     bad = [replace(var[0], config=replace(var[0].config, name="improved-dropout"))]
     with pytest.raises(ValueError, match="improved-dropout"):
         model_ablation(base, bad)
@@ -221,12 +257,12 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
 
     from lfwsiamese.report import ablation_sentence, ablation_verdicts
     abl = pd.DataFrame({"seeds": ["0,1,2", "0", "0,1", "0"],
-                        "val acc sd": [0.005, np.nan, 0.0, np.nan],
+                        "val change se": [np.nan, 0.01, 0.005, 0.01],
                         "val change (paired)": [0.0, -0.05, -0.005, 0.03]},
                        index=["improved (everything)", "- no-crop", "without test-time flip", "- pairs"])
     v = ablation_verdicts(abl)
-    assert v.loc["- no-crop", "noise bar"] == pytest.approx(2 * 0.005 * np.sqrt(2))
-    assert v.loc["without test-time flip", "noise bar"] == pytest.approx(2 * 0.005)  # two seeds: a tighter bar
+    assert v.loc["- no-crop", "noise bar"] == pytest.approx(0.02)
+    assert v.loc["without test-time flip", "noise bar"] == pytest.approx(0.01)
     assert v["verdict"].to_dict() == {"- no-crop": "needed", "without test-time flip": "within noise",
                                      "- pairs": "not needed"}
     s = ablation_sentence(v)
@@ -234,8 +270,9 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
     assert s.index("no-crop") < s.index("test-time flip") < s.index("pairs")
     assert "so this component is kept" in s and "say this component helps" in s
     assert ablation_sentence(v.iloc[:0]) == "no ablation run is recorded yet"
-    with pytest.raises(ValueError, match="seed sd"):
-        ablation_verdicts(abl.assign(**{"val acc sd": np.nan}))
+    assert ablation_verdicts(abl.assign(**{"val change se": np.nan})).loc["- pairs", "verdict"] == "no noise estimate"
+    with pytest.raises(ValueError, match="model_ablation"):
+        ablation_verdicts(abl.drop(columns="val change se"))
 
 
 def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None:
