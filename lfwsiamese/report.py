@@ -429,9 +429,12 @@ def ablation_verdicts(abl: pd.DataFrame, z: float = 2.0) -> pd.DataFrame:
 
 def ablation_sentence(verdicts: pd.DataFrame) -> str:
     """The verdicts in one sentence for the book, every number taken from the table."""
+    from .sweeps import ABLATION_COMPONENTS
+    names = {f"- {k}": v for k, v in ABLATION_COMPONENTS.items()} | {"without test-time flip": "the test-time flip"}
+
     def part(v: str) -> list[str]:
         sel = verdicts[verdicts["verdict"] == v].sort_values("val change (paired)")
-        return [f"{name.removeprefix('- ').removeprefix('without ')} ({row['val change (paired)'] * 100:+.1f})" for name, row in sel.iterrows()]
+        return [f"{names.get(name, name)} ({row['val change (paired)'] * 100:+.1f})" for name, row in sel.iterrows()]
     def these(items: list[str]) -> str:
         return "this component" if len(items) == 1 else "these components"
     out = []

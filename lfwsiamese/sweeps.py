@@ -95,6 +95,13 @@ ABLATION_LABELS: dict[str, str] = {
 }
 
 
+#: The component each ablation step takes away, as a noun for the book's sentences.
+ABLATION_COMPONENTS: dict[str, str] = {
+    "no-crop": "the face crop", "pairs": "fresh identity pairs", "no-augment": "augmentation",
+    "l1-head": "the cosine head", "constant-lr": "the cosine decay", "no-weight-decay": "weight decay",
+}
+
+
 def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
     """One component of the improved model removed at a time, two seeds each; compared on validation.
 

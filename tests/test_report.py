@@ -266,8 +266,8 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
     assert v["verdict"].to_dict() == {"- no-crop": "needed", "without test-time flip": "within noise",
                                      "- pairs": "not needed"}
     s = ablation_sentence(v)
-    assert "no-crop (-5.0)" in s and "away test-time flip (-0.5)" in s and "pairs (+3.0)" in s
-    assert s.index("no-crop") < s.index("test-time flip") < s.index("pairs")
+    assert "the face crop (-5.0)" in s and "the test-time flip (-0.5)" in s and "fresh identity pairs (+3.0)" in s
+    assert s.index("face crop") < s.index("test-time flip") < s.index("identity pairs")
     assert "so this component is kept" in s and "say this component helps" in s
     assert ablation_sentence(v.iloc[:0]) == "no ablation run is recorded yet"
     assert ablation_verdicts(abl.assign(**{"val change se": np.nan})).loc["- pairs", "verdict"] == "no noise estimate"

@@ -41,7 +41,8 @@ def test_every_plan_has_distinct_runs() -> None:
 
 
 def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> None:
-    from lfwsiamese.sweeps import ABLATION_STEPS
+    from lfwsiamese.sweeps import ABLATION_COMPONENTS, ABLATION_LABELS, ABLATION_STEPS
+    assert ABLATION_STEPS.keys() == ABLATION_LABELS.keys() == ABLATION_COMPONENTS.keys()  # the book names every step
     improved = get_config("improved")
     cfgs = get_plan("ablation")
     assert len(cfgs) == 2 * len(ABLATION_STEPS) and len({c.run_name for c in cfgs}) == len(cfgs)
