@@ -435,18 +435,21 @@ def ablation_sentence(verdicts: pd.DataFrame) -> str:
     def part(v: str) -> list[str]:
         sel = verdicts[verdicts["verdict"] == v].sort_values("val change (paired)")
         return [f"{names.get(name, name)} ({row['val change (paired)'] * 100:+.1f})" for name, row in sel.iterrows()]
-    def these(items: list[str]) -> str:
-        return "this component" if len(items) == 1 else "these components"
+    def join(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
     out = []
     if needed := part("needed"):
-        out.append("taking away " + ", ".join(needed) + " costs validation accuracy beyond its noise, so "
-                   f"{these(needed)} {'is' if len(needed) == 1 else 'are'} kept on the evidence")
+        one = len(needed) == 1
+        out.append(f"{join(needed)} {'is' if one else 'are each'} needed: taking {'it' if one else 'any one of them'} "
+                   "away costs validation accuracy beyond its noise")
     if noise := part("within noise"):
-        out.append("taking away " + ", ".join(noise) + " changes validation accuracy by less than its noise, so "
-                   f"validation cannot say {these(noise)} {'helps' if len(noise) == 1 else 'help'}")
+        one = len(noise) == 1
+        out.append(f"for {join(noise)} the change is within its noise, so validation cannot say whether "
+                   f"{'it helps' if one else 'they help'}")
     if better := part("not needed"):
-        out.append("taking away " + ", ".join(better) + " improves validation accuracy beyond its noise, so "
-                   f"{these(better)} {'hurts' if len(better) == 1 else 'hurt'} on this budget")
+        one = len(better) == 1
+        out.append(f"taking away {'' if one else 'any one of '}{join(better)} improves validation accuracy beyond its "
+                   f"noise, so on this budget {'it hurts' if one else 'they hurt'}")
     if not out:
         return "no ablation run is recorded yet"
     return "; ".join(out) + " (changes in points of validation accuracy, paired by seed)"

@@ -268,7 +268,9 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
     s = ablation_sentence(v)
     assert "the face crop (-5.0)" in s and "the test-time flip (-0.5)" in s and "fresh identity pairs (+3.0)" in s
     assert s.index("face crop") < s.index("test-time flip") < s.index("identity pairs")
-    assert "so this component is kept" in s and "say this component helps" in s
+    assert "the face crop (-5.0) is needed: taking it away costs" in s and "whether it helps" in s
+    two = ablation_sentence(v.assign(verdict="needed"))
+    assert "(-5.0), the test-time flip (-0.5) and fresh identity pairs (+3.0) are each needed: taking any one" in two
     assert ablation_sentence(v.iloc[:0]) == "no ablation run is recorded yet"
     assert ablation_verdicts(abl.assign(**{"val change se": np.nan})).loc["- pairs", "verdict"] == "no noise estimate"
     with pytest.raises(ValueError, match="model_ablation"):
