@@ -21,6 +21,7 @@ SAMPLINGS = ("pairs", "identities")
 PROTOCOLS = ("view1", "view2")
 ARCHS = ("koch", "resnet")
 LR_SCHEDULES = ("constant", "cosine")
+LOSSES = ("pair_bce", "npair")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "gelu", "swish")
 
 
@@ -170,6 +171,15 @@ class TrainConfig:
     # useful values are ~1e-2..1e-1. > 0 turns Adam into AdamW. Never applied to biases, BN or the head's scale.
     weight_decay: float = 0.0
     tta_flip: bool = False  # evaluation scores average (a, b) and (mirror a, mirror b)
+    # "pair_bce": one binary cross-entropy term per (same or different) pair, the reference's loss. "npair": every
+    # batch holds batch_size same-person pairs of distinct people; each image must pick its partner among all
+    # batch_size images of the other side (softmax over scaled cosines, both directions: Sohn's multi-class
+    # N-pair loss, as in CLIP's), so a batch of B pairs gives B positive and B*(B-1) negative comparisons for the
+    # compute of B pairs. Needs data.sampling=identities and the cosine head, whose scale and offset are then fitted
+    # after each epoch by logistic regression on training people's pairs (so scores stay probabilities).
+    loss: str = "pair_bce"
+    loss_scale: float = 16.0  # npair only: the fixed inverse temperature multiplying the cosines
+    loss_margin: float = 0.0  # npair only: subtracted from each positive cosine (an additive, CosFace-style margin)
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -188,6 +198,12 @@ class TrainConfig:
             raise ConfigError(f"train.lr_schedule={self.lr_schedule!r}: allowed values are {LR_SCHEDULES}")
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ConfigError(f"train.warmup_epochs={self.warmup_epochs}: must be >= 0 and below train.epochs={self.epochs}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"train.loss={self.loss!r}: allowed values are {LOSSES}")
+        if not self.loss_scale > 0:
+            raise ConfigError(f"train.loss_scale={self.loss_scale}: must be > 0 (16 to 64 are usual)")
+        if not 0 <= self.loss_margin < 1:
+            raise ConfigError(f"train.loss_margin={self.loss_margin}: must be in [0, 1) (0.1 to 0.35 are usual)")
         if not self.weight_decay >= 0:
             raise ConfigError(f"train.weight_decay={self.weight_decay}: must be >= 0 (0 = plain Adam/SGD)")
 
@@ -210,6 +226,13 @@ class ExperimentConfig:
         self.data.validate()
         self.model.validate()
         self.train.validate()
+        if self.train.loss == "npair":
+            if self.data.sampling != "identities":
+                raise ConfigError("train.loss='npair' draws same-person pairs of distinct people per batch: it needs "
+                                  "data.sampling=identities")
+            if self.model.head != "cosine":
+                raise ConfigError(f"train.loss='npair' compares embeddings by cosine: it needs model.head=cosine, "
+                                  f"got {self.model.head!r}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -474,7 +474,7 @@ def dump_pairs_json(pairs: Sequence[Pair]) -> str:
 # peopleDevTest person). Validation holds out whole training people; training pairs are drawn afresh each
 # epoch from the others. Every draw depends only on (seed, purpose[, epoch]), so runs and resumed runs repeat.
 
-_RNG_PEOPLE, _RNG_VAL, _RNG_EPOCH = 1, 2, 3  # separate random streams per purpose
+_RNG_PEOPLE, _RNG_VAL, _RNG_EPOCH, _RNG_NPAIR, _RNG_CALIB = 1, 2, 3, 4, 5  # separate random streams per purpose
 
 
 @dataclass(frozen=True)
@@ -627,10 +627,51 @@ def epoch_pairs(groups: Sequence[np.ndarray], n_pairs: int, seed: int, epoch: in
     return sample_pairs(groups, n_pairs, np.random.default_rng([seed, _RNG_EPOCH, epoch]))
 
 
+def sample_positive_batches(groups: Sequence[np.ndarray], n_pairs: int, batch_size: int,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n_pairs same-person pairs in consecutive batches of batch_size pairs from distinct people: (a, b, ones).
+
+    For the N-pair loss, where the other pairs of a batch are each pair's negatives: two pairs of one person in a
+    batch would make a true match count as a mistake. People are drawn uniformly among those with >= 2 images.
+    """
+    sizes = np.array([len(g) for g in groups], np.int64)
+    multi = np.flatnonzero(sizes >= 2)
+    if n_pairs % batch_size:
+        raise DataError(f"{n_pairs} pairs do not fill batches of {batch_size}: make data.pairs_per_epoch a multiple "
+                        f"of train.batch_size")
+    if len(multi) < batch_size:
+        raise DataError(f"a batch of {batch_size} pairs of distinct people needs >= {batch_size} people with >= 2 "
+                        f"images; there are {len(multi)}: lower train.batch_size")
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    flat = np.concatenate(groups).astype(np.int32)
+    p = np.concatenate([rng.choice(multi, size=batch_size, replace=False) for _ in range(n_pairs // batch_size)])
+    i = (rng.random(n_pairs) * sizes[p]).astype(np.int64)
+    j = (rng.random(n_pairs) * (sizes[p] - 1)).astype(np.int64)
+    j += j >= i
+    return flat[offsets[p] + i], flat[offsets[p] + j], np.ones(n_pairs, np.float32)
+
+
+def epoch_positive_batches(groups: Sequence[np.ndarray], n_pairs: int, batch_size: int, seed: int,
+                           epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epoch `epoch`'s N-pair batches, a function of (seed, epoch) alone (a resumed run draws the same)."""
+    return sample_positive_batches(groups, n_pairs, batch_size, np.random.default_rng([seed, _RNG_NPAIR, epoch]))
+
+
+def calibration_pairs(groups: Sequence[np.ndarray], n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed, balanced set of training people's pairs on which an N-pair model's head is fitted (never validation)."""
+    return sample_pairs(groups, n_pairs, np.random.default_rng([seed, _RNG_CALIB]))
+
+
 def epoch_pair_arrays(groups: Sequence[np.ndarray], n_pairs: int, seed: int, first_epoch: int,
-                      epochs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs first_epoch..epochs-1 stacked: (a, b, y), each of shape (epochs - first_epoch, n_pairs)."""
-    per = [epoch_pairs(groups, n_pairs, seed, e) for e in range(first_epoch, epochs)]
+                      epochs: int, positive_batch: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs first_epoch..epochs-1 stacked: (a, b, y), each of shape (epochs - first_epoch, n_pairs).
+
+    positive_batch > 0: same-person pairs only, batched for the N-pair loss (`sample_positive_batches`).
+    """
+    if positive_batch:
+        per = [epoch_positive_batches(groups, n_pairs, positive_batch, seed, e) for e in range(first_epoch, epochs)]
+    else:
+        per = [epoch_pairs(groups, n_pairs, seed, e) for e in range(first_epoch, epochs)]
     if not per:
         return tuple(np.zeros((0, n_pairs), t) for t in (np.int32, np.int32, np.float32))  # type: ignore[return-value]
     return tuple(np.stack(v) for v in zip(*per))  # type: ignore[return-value]

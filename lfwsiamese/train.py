@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import protocols as P
 from .config import ExperimentConfig
-from .data import (IdentitySplit, ImageStore, Preprocess, Split, epoch_pair_arrays, identity_groups, identity_split,
+from .data import (IdentitySplit, ImageStore, Preprocess, Split, calibration_pairs, epoch_pair_arrays, identity_groups, identity_split,
                    load_images, make_split, require_data_dir, splits_dir)
 from .errors import DataError, RunError
 from .evaluate import evaluate_scores, metrics
@@ -165,11 +165,43 @@ def make_optimizer(cfg: ExperimentConfig, steps_per_epoch: int | None = None) ->
 
 def build_compiled(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> Any:
     """The model, compiled; a learning-rate schedule needs `steps_per_epoch`."""
+    return build_models(cfg, steps_per_epoch)[0]
+
+
+def build_models(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> tuple[Any, Any]:
+    """(the compiled model that is trained, the Siamese model that scores pairs): one and the same for the pair
+    loss; for the N-pair loss a trainer over the Siamese model's own tower (shared variables)."""
     from .models import build_siamese
     model = build_siamese(cfg.model, cfg.data.size)
-    model.compile(make_optimizer(cfg, steps_per_epoch), "binary_crossentropy", metrics=["accuracy"],
-                  jit_compile=cfg.train.jit_compile)
-    return model
+    opt = make_optimizer(cfg, steps_per_epoch)
+    if cfg.train.loss == "npair":
+        from .losses import NPairLoss, npair_trainer
+        trainer = npair_trainer(model)
+        trainer.compile(opt, NPairLoss(cfg.train.loss_scale, cfg.train.loss_margin), jit_compile=cfg.train.jit_compile)
+        return trainer, model
+    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    return model, model
+
+
+def fit_cosine_head(model: Any, store: ImageStore, a: np.ndarray, b: np.ndarray, y: np.ndarray,
+                    pixel_scale: float) -> tuple[float, float]:
+    """Set the cosine head's scale and offset by logistic regression of the labels on the pairs' cosines.
+
+    An N-pair model learns the embedding only; this turns its cosines into calibrated P(same). Fitted on training
+    people's pairs, so validation still chooses the threshold on people it has not seen.
+    """
+    from sklearn.linear_model import LogisticRegression
+    tower = model.get_layer("tower")
+    x = store.array[np.concatenate([a, b])].astype(np.float32)[..., None] * pixel_scale
+    e = np.asarray(tower.predict(x, batch_size=256, verbose=0), np.float64)
+    e /= np.linalg.norm(e, axis=1, keepdims=True) + 1e-6
+    cos = np.sum(e[: len(a)] * e[len(a):], axis=1, keepdims=True)
+    lr = LogisticRegression(C=1e4).fit(cos, y)  # (almost) unregularised: two parameters, thousands of pairs
+    head = model.get_layer("scaled_cosine")
+    scale, offset = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    head.scale.assign(scale)
+    head.offset.assign(offset)
+    return scale, offset
 
 
 def _backup_epoch(run_dir: Path) -> int:
@@ -188,8 +220,30 @@ def _seed_generators(model: Any) -> list:
     return out
 
 
-def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageStore, test_pairs: Any, progress: bool) -> list:
+def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageStore, test_pairs: Any, progress: bool,
+               scorer: Any = None, calibration: tuple | None = None, val: tuple | None = None) -> list:
+    """`scorer` is the Siamese model that scores pairs (`model` itself for the pair loss); for the N-pair loss
+    `calibration` (a, b, y rows of training pairs) fits its head and `val` (a, b, y rows) is scored after each epoch."""
     import keras
+    scorer = model if scorer is None else scorer
+
+    class NPairValidation(keras.callbacks.Callback):
+        """The N-pair trainer has no pair output: fit the head, then log the validation pairs' loss, accuracy at
+        0.5 and AUC as Keras' own validation would for the pair loss."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            logs["head_scale"], logs["head_offset"] = fit_cosine_head(scorer, store, *calibration, cfg.data.pixel_scale)
+            va, vb, vy = val
+            from .pipeline import pair_dataset
+            s = scorer.predict(pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale),
+                               verbose=0).astype(np.float64).ravel()
+            m = metrics(s, vy, 0.5)
+            eps = 1e-7
+            logs["val_loss"] = float(-np.mean(vy * np.log(np.clip(s, eps, 1)) + (1 - vy) * np.log(np.clip(1 - s, eps, 1))))
+            logs["val_accuracy"] = m["accuracy_at_0.5"]
+            logs["val_auc"] = m["auc"]
 
     class EpochExtras(keras.callbacks.Callback):
         """Epoch time, the L2 part of the loss, and (never used for choices) test metrics."""
@@ -210,7 +264,7 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
             if cfg.train.lr_schedule != "constant" or cfg.train.warmup_epochs:  # (so the reference's columns stay)
                 logs["learning_rate_end"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             if cfg.train.test_each_epoch:
-                s = predict_pairs(self.model, store, test_pairs, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
+                s = predict_pairs(scorer, store, test_pairs, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
                 y = np.array([p.label for p in test_pairs])
                 m = metrics(s, y, 0.5)
                 eps = 1e-7
@@ -245,7 +299,7 @@ def _callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: ImageSto
             for k, sg in enumerate(_seed_generators(self.model)):
                 sg.state.assign(np.array([cfg.seed * 1009 + k, epoch * 1_000_000], dtype=sg.state.dtype))
 
-    cbs: list = [EpochSeeds(), EpochExtras()]
+    cbs: list = [EpochSeeds()] + ([NPairValidation()] if calibration is not None else []) + [EpochExtras()]
     if cfg.train.early_stopping:
         cbs.append(ResumableEarlyStopping(monitor=cfg.train.es_monitor, min_delta=cfg.train.es_min_delta,
                                           patience=cfg.train.es_patience, restore_best_weights=cfg.train.restore_best,
@@ -287,7 +341,8 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         if isinstance(split, IdentitySplit):  # fresh pairs per epoch, from (seed, epoch) alone
             n_train = cfg.data.pairs_per_epoch
             groups = identity_groups(store, split.train_people)
-            ea, eb, ey = epoch_pair_arrays(groups, n_train, cfg.seed, first_epoch, cfg.train.epochs)
+            npair = cfg.train.batch_size if cfg.train.loss == "npair" else 0
+            ea, eb, ey = epoch_pair_arrays(groups, n_train, cfg.seed, first_epoch, cfg.train.epochs, positive_batch=npair)
             train_ds = epoch_pairs_dataset(store.array, ea, eb, ey, cfg.train.batch_size, seed=cfg.seed,
                                            first_epoch=first_epoch, pixel_scale=cfg.data.pixel_scale,
                                            augment=cfg.data.augment)
@@ -301,14 +356,18 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             train_people = sorted({n for p in split.train for n in p.people})
         val_ds = pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale)
         steps = steps_per_epoch(n_train, cfg.train.batch_size)
-        model = build_compiled(cfg, steps)
+        model, scorer = build_models(cfg, steps)
+        calibration = None
+        if cfg.train.loss == "npair":
+            calibration = calibration_pairs(groups, 2000, cfg.seed)
         from .models import weight_histograms, weight_snapshot
-        initial_weights = weight_snapshot(model)  # (a resumed run rebuilds the same init from the seed)
+        initial_weights = weight_snapshot(scorer)  # (a resumed run rebuilds the same init from the seed)
         atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
         t0 = time.perf_counter()
-        callbacks = _callbacks(cfg, run_dir, model, store, test_pairs, progress)
+        callbacks = _callbacks(cfg, run_dir, model, store, test_pairs, progress, scorer, calibration, (va, vb, vy))
         extras = next(c for c in callbacks if hasattr(c, "rss_seen"))
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs, shuffle=False,  # order: see pipeline
+        model.fit(train_ds, validation_data=None if calibration else val_ds, epochs=cfg.train.epochs,
+                  shuffle=False,  # order: see pipeline
                   steps_per_epoch=steps,
                   callbacks=callbacks + list(extra_callbacks),
                   verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
@@ -317,6 +376,9 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
         if hist.empty:
             raise RunError(f"{run_dir}: training logged no epoch")
         hist = hist.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+        if calibration is not None:  # (already so after the last epoch; again for a resume that trained none)
+            fit_cosine_head(scorer, store, *calibration, cfg.data.pixel_scale)
+        model = scorer  # from here on: scoring pairs
         t1 = time.perf_counter()
         ty_test = np.array([p.label for p in test_pairs])
         val_s = predict_pairs(model, store, split.val, cfg.data.pixel_scale)
