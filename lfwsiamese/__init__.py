@@ -3,6 +3,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import ConfigError, DataError, LfwSiameseError, ProtocolError, RunError  # noqa: E402
+from .errors import ConfigError, DataError, LfwSiameseError, ProtocolError, RunError
 
 __all__ = ["ConfigError", "DataError", "LfwSiameseError", "ProtocolError", "RunError", "__version__"]

@@ -1,6 +1,7 @@
 """Verification metrics from scores: threshold chosen on validation only, then applied to test.
 
-Metrics come from scikit-learn where it has them (ROC, AUC, confusion matrix).
+Metrics come from scikit-learn where it has them (ROC, AUC, confusion matrix), and every function takes
+scikit-learn's argument order: labels first, then scores.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 from .errors import LfwSiameseError
 
 
-def _check(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+def _check(labels: np.ndarray, scores: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).ravel().astype(int)
     if s.shape != y.shape:
@@ -26,9 +27,9 @@ def _check(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarra
     return s, y
 
 
-def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+def best_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     """The threshold maximising accuracy on these (validation) pairs; ties go to the middle of the best run."""
-    s, y = _check(scores, labels, "threshold selection")
+    s, y = _check(labels, scores, "threshold selection")
     u = np.unique(s)
     cands = np.concatenate([[u[0] - 1e-6], (u[:-1] + u[1:]) / 2, [u[-1] + 1e-6]])
     # accuracy of "same if score > t" for each candidate, vectorised through sorting
@@ -62,9 +63,9 @@ def tar_at_far(labels: np.ndarray, scores: np.ndarray, far: float) -> float:
     return float(tpr[ok].max()) if ok.any() else 0.0
 
 
-def metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
+def metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
     """Every metric of one set of pairs at a given threshold (plus threshold-free ones)."""
-    s, y = _check(scores, labels, "metrics")
+    s, y = _check(labels, scores, "metrics")
     pred = (s > threshold).astype(int)
     out: dict[str, Any] = {
         "n_pairs": int(len(s)),
@@ -82,13 +83,13 @@ def metrics(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict[st
     return out
 
 
-def evaluate_scores(val_scores: np.ndarray, val_labels: np.ndarray,
-                    test_scores: np.ndarray | None = None, test_labels: np.ndarray | None = None) -> dict[str, Any]:
+def evaluate_scores(val_labels: np.ndarray, val_scores: np.ndarray,
+                    test_labels: np.ndarray | None = None, test_scores: np.ndarray | None = None) -> dict[str, Any]:
     """Choose the threshold on validation, report both sets. Test labels are never read for any choice."""
-    t = best_threshold(val_scores, val_labels)
-    out: dict[str, Any] = {"threshold": t, "threshold_source": "validation (max accuracy)", "val": metrics(val_scores, val_labels, t)}
+    t = best_threshold(val_labels, val_scores)
+    out: dict[str, Any] = {"threshold": t, "threshold_source": "validation (max accuracy)", "val": metrics(val_labels, val_scores, t)}
     if test_scores is not None and test_labels is not None:
-        out["test"] = metrics(test_scores, test_labels, t)
+        out["test"] = metrics(test_labels, test_scores, t)
     return out
 
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lfwsiamese.protocols import ImageRef, Pair, PeopleSet, format_pairs, format_people
+from lfwsiamese.data.protocols import (
+    ImageRef,
+    Pair,
+    PeopleSet,
+    format_pairs,
+    format_people,
+)
 
 #: Fake people and their image counts; the first five are View 1 training people, the last three test people.
 TINY_COUNTS: dict[str, int] = {

@@ -10,7 +10,13 @@ import numpy as np
 from PIL import Image
 
 from lfwsiamese.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from lfwsiamese.protocols import ImageRef, Pair, PeopleSet, format_pairs, format_people
+from lfwsiamese.data.protocols import (
+    ImageRef,
+    Pair,
+    PeopleSet,
+    format_pairs,
+    format_people,
+)
 
 
 def make_dataset(root: Path, n_people: int = 40, per_person: int = 3, n_pairs: int = 24, seed: int = 0,

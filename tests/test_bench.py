@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lfwsiamese import cli
-from lfwsiamese.bench import ABLATION, REFERENCE_STYLE, Variant, run_ablation
+from lfwsiamese.training.bench import ABLATION, REFERENCE_STYLE, Variant, run_ablation
 from tests.synth import make_dataset
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def test_the_ablation_chain_adds_one_change_per_row() -> None:
 def test_each_ablation_row_is_compared_with_a_row_one_change_away() -> None:
     from dataclasses import asdict
 
-    from lfwsiamese.bench import ABLATION_FIELDS, one_change_parents
+    from lfwsiamese.training.bench import ABLATION_FIELDS, one_change_parents
     rows = [asdict(v) for v in ABLATION]
     parents = one_change_parents(rows)
     assert parents[0] is None and parents[1:5] == [0, 1, 2, 3]  # the chain: each row adds one change

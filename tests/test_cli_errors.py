@@ -11,20 +11,25 @@ from typing import Iterator
 import pytest
 
 from lfwsiamese.cli import main
-from lfwsiamese.data import check_data, list_images
-from lfwsiamese.protocols import OFFICIAL_SHA256, image_counts, load_pairs, packaged_path
+from lfwsiamese.data.check import check_data, list_images
+from lfwsiamese.data.protocols import (
+    OFFICIAL_SHA256,
+    image_counts,
+    load_pairs,
+    packaged_path,
+)
 
 
 @pytest.fixture(autouse=True)
 def _never_train(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """If an error were missed, `train` must fail fast here instead of training a network."""
-    stub = types.ModuleType("lfwsiamese.experiments")
+    stub = types.ModuleType("lfwsiamese.runs.experiments")
 
     def load_or_run(*a, **kw):
         raise AssertionError("train went past configuration checking")
 
     stub.load_or_run = load_or_run  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lfwsiamese.experiments", stub)
+    monkeypatch.setitem(sys.modules, "lfwsiamese.runs.experiments", stub)
     monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path / "results"))
 
 

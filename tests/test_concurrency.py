@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lfwsiamese import experiments as E
-from lfwsiamese import sweeps
-from lfwsiamese.data import Preprocess, load_images
+from lfwsiamese.data.images import Preprocess, load_images
 from lfwsiamese.errors import RunError
+from lfwsiamese.records import store as E
+from lfwsiamese.runs import plans as sweeps
+from lfwsiamese.runs.experiments import load_or_run
 from tests.synth import make_dataset, tiny_config
 
 
@@ -47,7 +48,7 @@ def test_restarted_sweep_skips_finished_and_resumes_the_interrupted(tmp_path: Pa
     data = make_dataset(tmp_path / "d")
     a, b = tiny_config(seed=0, epochs=1), tiny_config(seed=1, epochs=2, early_stopping=False)
     monkeypatch.setitem(sweeps.PLANS, "tiny", lambda: [a, b])
-    from lfwsiamese.train import train_run
+    from lfwsiamese.training.run import train_run
     train_run(a, data=str(data), results=tmp_path, progress=False, save_model=False)
     # b was killed after its first epoch: a backup and a one-row log, no metrics
     import keras
@@ -59,7 +60,7 @@ def test_restarted_sweep_skips_finished_and_resumes_the_interrupted(tmp_path: Pa
     with pytest.raises(KeyboardInterrupt):
         train_run(b, data=str(data), results=tmp_path, progress=False, save_model=False, extra_callbacks=[Stop()])
     trained = []
-    real = E.load_or_run
+    real = load_or_run
 
     def spy(cfg, **kw):
         if E.find_record(cfg, kw.get("results")) is None:

@@ -12,9 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfwsiamese.config import (
-    CONFIGS, DataConfig, ExperimentConfig, TrainConfig, field_index, get_config, parse_set_args, with_overrides,
+    DataConfig,
+    ExperimentConfig,
+    TrainConfig,
+    field_index,
+    parse_set_args,
+    with_overrides,
 )
 from lfwsiamese.errors import ConfigError
+from lfwsiamese.recipes import CONFIGS, get_config
 
 #: A valid non-default value (as --set text) for every settable key.
 ALTERNATIVES: dict[str, str] = {
@@ -34,6 +40,7 @@ ALTERNATIVES: dict[str, str] = {
     "train.es_patience": "2", "train.restore_best": "true", "train.precision": "float32", "train.jit_compile": "1",
     "train.deterministic": "0", "train.test_each_epoch": "false",
     "train.lr_schedule": "cosine", "train.warmup_epochs": "1", "train.weight_decay": "0.05", "train.tta_flip": "true",
+    "train.loss": "npair", "train.loss_scale": "32", "train.loss_margin": "0.2",
 }
 
 
@@ -144,8 +151,18 @@ def test_override_values_are_parsed_by_type(key: str, value: str, want: typing.A
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_every_key_can_be_set(key: str) -> None:
     extra = {"data.protocol": "view2"} if key == "data.fold" else {}  # folds exist only in View 2
-    cfg = with_overrides(get_config("reference"), {key: ALTERNATIVES[key], **extra})
-    assert _get(cfg, key) != _get(get_config("reference"), key)
+    base = get_config("improved") if key == "train.loss" else get_config("reference")  # npair needs identities
+    cfg = with_overrides(base, {key: ALTERNATIVES[key], **extra})
+    assert _get(cfg, key) != _get(base, key)
+
+
+def test_npair_needs_identities_and_the_cosine_head() -> None:
+    with pytest.raises(ConfigError, match="needs data.sampling=identities"):
+        with_overrides(get_config("reference"), {"train.loss": "npair"})
+    with pytest.raises(ConfigError, match="needs model.head=cosine"):
+        with_overrides(get_config("improved"), {"train.loss": "npair", "model.head": "l1_sigmoid"})
+    with pytest.raises(ConfigError, match="train.loss='triplet'"):
+        with_overrides(get_config("improved"), {"train.loss": "triplet"})
 
 
 def test_parse_set_args() -> None:
@@ -180,6 +197,9 @@ def test_json_round_trip_of_random_overrides(keys: dict[str, str]) -> None:
         overrides.pop("data.validation", None)
     if "data.fold" in overrides:  # folds exist only in View 2
         overrides["data.protocol"] = ALTERNATIVES["data.protocol"]
+    if "train.loss" in overrides:  # the N-pair loss needs identities and the cosine head
+        overrides |= {"data.sampling": "identities", "model.head": "cosine"}
+        overrides.pop("data.validation", None)
     cfg = with_overrides(get_config("reference"), overrides)
     back = ExperimentConfig.from_json(cfg.to_json())
     assert back == cfg and back.hash == cfg.hash
@@ -211,7 +231,7 @@ def test_equal_configs_have_equal_hashes() -> None:
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
 def test_changing_any_one_field_changes_the_hash(key: str) -> None:
-    base = get_config("reference")
+    base = get_config("improved" if key == "train.loss" else "reference")
     if key == "data.fold":  # folds exist only in View 2: compare fold 0 and fold 3 of View 2
         base = with_overrides(base, {"data.protocol": "view2"})
     changed = with_overrides(base, {key: ALTERNATIVES[key]})
@@ -235,7 +255,7 @@ def test_hash_ignores_fields_left_at_their_default() -> None:
 
 def test_hash_is_the_same_in_other_processes() -> None:
     cfg = with_overrides(get_config("reference"), {"crop": "10,20,200,230", "learning_rate": "1e-4", "augment": "flip"})
-    code = ("from lfwsiamese.config import get_config, with_overrides; "
+    code = ("from lfwsiamese.config import with_overrides; from lfwsiamese.recipes import get_config; "
             "print(with_overrides(get_config('reference'), "
             "{'crop': '10,20,200,230', 'learning_rate': '1e-4', 'augment': 'flip'}).hash)")
     for seed in ("1", "12345"):

@@ -6,7 +6,13 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from lfwsiamese.errors import LfwSiameseError
-from lfwsiamese.evaluate import best_threshold, equal_error_rate, evaluate_scores, metrics, tar_at_far
+from lfwsiamese.evaluate import (
+    best_threshold,
+    equal_error_rate,
+    evaluate_scores,
+    metrics,
+    tar_at_far,
+)
 
 
 def _scores(n: int, seed: int, sep: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -18,7 +24,7 @@ def _scores(n: int, seed: int, sep: float = 1.0) -> tuple[np.ndarray, np.ndarray
 
 def test_best_threshold_maximises_accuracy_by_brute_force() -> None:
     s, y = _scores(300, 0)
-    t = best_threshold(s, y)
+    t = best_threshold(y, s)
     acc = ((s > t) == y).mean()
     brute = max(((s > c) == y).mean() for c in np.concatenate([[0.0], np.sort(s)]))
     assert acc == pytest.approx(brute)
@@ -27,15 +33,15 @@ def test_best_threshold_maximises_accuracy_by_brute_force() -> None:
 def test_threshold_never_reads_test_labels() -> None:
     vs, vy = _scores(400, 1)
     ts, ty = _scores(400, 2)
-    a = evaluate_scores(vs, vy, ts, ty)
-    b = evaluate_scores(vs, vy, ts, np.random.default_rng(3).permutation(ty))
+    a = evaluate_scores(vy, vs, ty, ts)
+    b = evaluate_scores(vy, vs, np.random.default_rng(3).permutation(ty), ts)
     assert a["threshold"] == b["threshold"]
     assert a["val"] == b["val"]
 
 
 def test_metrics_agree_with_sklearn_and_are_consistent() -> None:
     s, y = _scores(500, 4, sep=1.5)
-    m = metrics(s, y, 0.5)
+    m = metrics(y, s, 0.5)
     assert m["auc"] == pytest.approx(roc_auc_score(y, s))
     assert m["accuracy"] == m["accuracy_at_0.5"]
     cm = np.array(m["confusion_matrix"])
@@ -49,17 +55,17 @@ def test_perfect_and_random_scores() -> None:
     s = np.linspace(0, 1, 100)
     assert equal_error_rate(y, s) == pytest.approx(0.0, abs=1e-9)
     assert tar_at_far(y, s, 1e-3) == 1.0
-    assert metrics(s, y, best_threshold(s, y))["accuracy"] == 1.0
+    assert metrics(y, s, best_threshold(y, s))["accuracy"] == 1.0
     flipped = s[::-1]
-    assert metrics(flipped, y, 0.5)["auc"] == pytest.approx(0.0)
+    assert metrics(y, flipped, 0.5)["auc"] == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("bad", [np.array([0.1, np.nan]), np.array([0.1, np.inf])])
 def test_non_finite_scores_are_refused(bad: np.ndarray) -> None:
     with pytest.raises(LfwSiameseError, match="NaN or infinite"):
-        metrics(bad, np.array([0, 1]), 0.5)
+        metrics(np.array([0, 1]), bad, 0.5)
 
 
 def test_length_mismatch_is_refused() -> None:
     with pytest.raises(LfwSiameseError, match="3 scores but 2 labels"):
-        best_threshold(np.array([0.1, 0.2, 0.3]), np.array([0, 1]))
+        best_threshold(np.array([0, 1]), np.array([0.1, 0.2, 0.3]))

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lfwsiamese import protocols as P
+from lfwsiamese.data import protocols as P
+from lfwsiamese.data.download import download_path
+from lfwsiamese.data.fetch import fetch
 from lfwsiamese.errors import DataError
-from lfwsiamese.fetch import download_path, fetch
 
 PEOPLE = {"Alice_Smith": 2, "Bob_Jones": 3, "Carol_White": 1}
 PREFIX = "repo-abc/lfw2/lfw2"

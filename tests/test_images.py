@@ -12,10 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import lfwsiamese.data as D
-from lfwsiamese.data import ImageStore, Preprocess, list_images, load_image, load_images, preprocess_image
+import lfwsiamese.data.images as D
+from lfwsiamese.data.check import list_images
+from lfwsiamese.data.images import (
+    ImageStore,
+    Preprocess,
+    load_image,
+    load_images,
+    preprocess_image,
+)
+from lfwsiamese.data.protocols import ImageRef
 from lfwsiamese.errors import DataError
-from lfwsiamese.protocols import ImageRef
 
 
 def _noise(h: int, w: int, channels: int = 0, seed: int = 0) -> np.ndarray:

@@ -12,16 +12,27 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from lfwsiamese import experiments as E
-from lfwsiamese import protocols as P
-from lfwsiamese.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, get_config, with_overrides
-from lfwsiamese.data import (ImageStore, Preprocess, epoch_pair_arrays, epoch_pairs, identity_groups, identity_split,
-                             split_people, validation_pairs)
+from lfwsiamese.config import (
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+    with_overrides,
+)
+from lfwsiamese.data import protocols as P
+from lfwsiamese.data.images import ImageStore, Preprocess
+from lfwsiamese.data.pipeline import epoch_pairs_dataset
+from lfwsiamese.data.sampling import epoch_pair_arrays, epoch_pairs, identity_groups
+from lfwsiamese.data.splits import identity_split, split_people, validation_pairs
 from lfwsiamese.errors import ConfigError, DataError
-from lfwsiamese.models import build_siamese, load_model, tower_flops
-from lfwsiamese.pipeline import epoch_pairs_dataset
-from lfwsiamese.train import learning_rate, make_optimizer, predict_pairs, train_run, view1_data
+from lfwsiamese.models.towers import build_siamese, load_model, tower_flops
+from lfwsiamese.recipes import get_config
+from lfwsiamese.records import store as E
+from lfwsiamese.training.optim import learning_rate, make_optimizer
+from lfwsiamese.training.run import train_run, view1_data
+from lfwsiamese.training.scoring import predict_pairs
 from tests.synth import make_dataset
+
 
 @pytest.fixture(scope="module")
 def synth_data(tmp_path_factory) -> str:
@@ -273,7 +284,7 @@ def test_tiny_improved_run_records_and_resumes_identically(synth_data: str, tmp_
     assert not np.allclose(plain, full.scores["score"].to_numpy())  # the recorded scores do average in the mirror
     # an older record without the row gets it from its own weights (`lfwsiamese evaluate RUN --without-tta`)
     from lfwsiamese.errors import RunError
-    from lfwsiamese.train import add_without_tta
+    from lfwsiamese.training.run import add_without_tta
     mpath = full.path / "metrics.json"
     mpath.write_text(json.dumps({k: v for k, v in m.items() if k != "without_tta"}))
     again = add_without_tta(full.path, synth_data, progress=False)

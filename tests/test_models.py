@@ -5,9 +5,15 @@ import keras
 import numpy as np
 import pytest
 
-from lfwsiamese.config import ModelConfig, get_config
+from lfwsiamese.config import ModelConfig
 from lfwsiamese.errors import ConfigError
-from lfwsiamese.models import build_siamese, layer_table, load_model, parameter_counts
+from lfwsiamese.models.towers import (
+    build_siamese,
+    layer_table,
+    load_model,
+    parameter_counts,
+)
+from lfwsiamese.recipes import get_config
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def test_fused_towers_compute_the_same_function_at_inference() -> None:
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_fused_batch_norm_matches_keras_batch_norm(policy: str, tmp_path) -> None:
-    from lfwsiamese.models import FusedBatchNorm
+    from lfwsiamese.models.layers import FusedBatchNorm
     keras.mixed_precision.set_global_policy(policy)
     try:
         x = np.random.default_rng(2).normal(3.0, 2.0, (8, 6, 6, 5)).astype("float32")
@@ -95,7 +101,7 @@ def test_model_with_fused_batch_norm_saves_and_loads_safely(tmp_path) -> None:
 
 
 def test_weight_histograms_share_edges_and_count_every_weight() -> None:
-    from lfwsiamese.models import weight_histograms
+    from lfwsiamese.models.weights import weight_histograms
     rng = np.random.default_rng(0)
     before = {"conv1/kernel": rng.normal(0, 0.01, (3, 3, 1, 4)).astype(np.float32), "conv1/bias": np.zeros(4, np.float32)}
     after = {"conv1/kernel": before["conv1/kernel"] * 3, "conv1/bias": np.zeros(4, np.float32)}

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lfwsiamese import oneshot as O
+from lfwsiamese.analysis import oneshot as O
 from lfwsiamese.cli import main
-from lfwsiamese.data import Preprocess
+from lfwsiamese.data.images import Preprocess
+from lfwsiamese.data.protocols import PeopleSet, format_people
 from lfwsiamese.errors import LfwSiameseError
-from lfwsiamese.experiments import load_run_model
-from lfwsiamese.protocols import PeopleSet, format_people
-from lfwsiamese.train import predict_pairs
+from lfwsiamese.records.store import load_run_model
+from lfwsiamese.training.scoring import predict_pairs
 from tests.synth import make_dataset, tiny_config
 
 #: A mix of counts, including people with one image (never usable in a trial).
@@ -32,7 +32,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int
 
 @pytest.fixture(scope="module")
 def trained(synth, tmp_path_factory: pytest.TempPathFactory):
-    from lfwsiamese.train import train_run
+    from lfwsiamese.training.run import train_run
     # trained on the same images with the original protocol files: `synth` names every person a test person,
     # which training (rightly) refuses
     data = make_dataset(tmp_path_factory.mktemp("train_data"))
@@ -136,7 +136,7 @@ def test_model_scores_equal_the_full_model_on_each_pair(synth, trained, monkeypa
     pre = Preprocess(tuple(rec.config.data.crop), rec.config.data.size)
     store = O.load_refs(O.trial_refs(trials), data, pre, progress=False)
     fast = O.model_scores(model, store, rec.config.data.pixel_scale)(trials)
-    from lfwsiamese.protocols import Pair
+    from lfwsiamese.data.protocols import Pair
     pairs = [Pair(t.query, s) for t in trials for s in t.support]
     full = predict_pairs(model, store, pairs, rec.config.data.pixel_scale).reshape(len(trials), 5)
     np.testing.assert_allclose(fast, full, atol=1e-5)
@@ -181,3 +181,12 @@ def test_cli_oneshot_without_a_run_shows_baselines(synth, capsys, tmp_path, monk
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "baselines only" in err and "pixels_nn" in out and "siamese" not in out
+
+
+def test_wilson_interval_equals_scipys_for_integer_counts() -> None:
+    from scipy.stats import binomtest
+
+    from lfwsiamese.analysis.oneshot import wilson_interval
+    for k, n in ((0, 20), (3, 20), (10, 20), (19, 20), (20, 20), (612, 1000)):
+        ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lfwsiamese.pipeline import pair_dataset, steps_per_epoch, training_dataset
+from lfwsiamese.data.pipeline import pair_dataset, steps_per_epoch, training_dataset
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, 16, 16), dtype=np.uint8)
 A = np.arange(10)

@@ -7,11 +7,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lfwsiamese.errors import DataError, ProtocolError
-from lfwsiamese.protocols import (
-    ImageRef, Pair, PeopleSet, format_pairs, format_people, load_pairs, load_people, parse_pairs, parse_people,
+from lfwsiamese.data.protocols import (
+    ImageRef,
+    Pair,
+    PeopleSet,
+    format_pairs,
+    format_people,
+    load_pairs,
+    load_people,
+    parse_pairs,
+    parse_people,
     validate_pairs,
 )
+from lfwsiamese.errors import DataError, ProtocolError
 
 VIEW1_PAIRS = "2\nAda\t1\t2\nBob\t3\t1\nAda\t1\tBob\t2\nCy\t4\tAda\t3\n"
 VIEW2_PAIRS = (
@@ -156,7 +164,7 @@ def test_validate_pairs_names_unknown_person_and_bad_index() -> None:
 
 
 def test_official_pairs_are_valid_against_the_official_counts() -> None:
-    from lfwsiamese.protocols import image_counts
+    from lfwsiamese.data.protocols import image_counts
     counts = image_counts()
     assert len(counts) == 5749 and sum(counts.values()) == 13233
     for name in ("pairsDevTrain.txt", "pairsDevTest.txt", "pairs.txt"):

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from lfwsiamese.data import check_data, list_images, people_of, person_disjoint_split, splits_dir
-from lfwsiamese.protocols import OFFICIAL_SHA256, Pair, load_pairs, load_people, packaged_path, sha256_file
+from lfwsiamese.data.check import check_data, list_images
+from lfwsiamese.data.paths import splits_dir
+from lfwsiamese.data.protocols import (
+    OFFICIAL_SHA256,
+    Pair,
+    load_pairs,
+    load_people,
+    packaged_path,
+    sha256_file,
+)
+from lfwsiamese.data.splits import people_of, person_disjoint_split
 
 pytestmark = pytest.mark.realdata
 

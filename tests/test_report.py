@@ -1,7 +1,8 @@
 """Book helpers that compute numbers: early-stopping simulation and tables."""
 from __future__ import annotations
 
-from lfwsiamese.report import early_stop_epoch, pairs_summary
+from lfwsiamese.analysis.report.stats import early_stop_epoch
+from lfwsiamese.analysis.report.tables import pairs_summary
 
 
 def test_early_stop_epoch_matches_keras_semantics() -> None:
@@ -24,8 +25,9 @@ def _fake_record(tmp_path, name: str, seed: int, val_acc: float, test_acc: float
 
     import pandas as pd
 
-    from lfwsiamese.config import get_config, with_overrides
-    from lfwsiamese.experiments import Record
+    from lfwsiamese.config import with_overrides
+    from lfwsiamese.recipes import get_config
+    from lfwsiamese.records.store import Record
     cfg = replace(with_overrides(get_config("reference"), {"train.learning_rate": lr}), name=name, seed=seed)
     m = {"val": {"accuracy": val_acc, "auc": val_acc + 0.05, "accuracy_at_0.5": val_acc, "eer": 0.3},
          "test": {"accuracy": test_acc, "auc": test_acc + 0.05, "accuracy_at_0.5": test_acc, "eer": 0.3},
@@ -34,7 +36,7 @@ def _fake_record(tmp_path, name: str, seed: int, val_acc: float, test_acc: float
 
 
 def test_sweep_table_chooses_on_validation_only(tmp_path) -> None:
-    from lfwsiamese.report import sweep_table
+    from lfwsiamese.analysis.report.tables import sweep_table
     recs = [_fake_record(tmp_path, "s", s, val, test, lr)
             for lr, val, test in ((1e-5, 0.70, 0.80), (1e-4, 0.75, 0.60)) for s in (0, 1)]
     t = sweep_table(recs, "train.learning_rate")
@@ -46,7 +48,7 @@ def test_sweep_table_chooses_on_validation_only(tmp_path) -> None:
 def test_sweep_table_min_seeds_keeps_single_runs_out_of_the_choice(tmp_path) -> None:
     import pytest
 
-    from lfwsiamese.report import sweep_table
+    from lfwsiamese.analysis.report.tables import sweep_table
     recs = [_fake_record(tmp_path, "s", s, 0.70, 0.7, 1e-5) for s in (0, 1)] + [_fake_record(tmp_path, "s", 0, 0.90, 0.7, 1e-4)]
     assert sweep_table(recs, "train.learning_rate").loc[1e-4, "chosen"].startswith("<-")  # default: any point counts
     t = sweep_table(recs, "train.learning_rate", min_seeds=2)
@@ -58,8 +60,8 @@ def test_sweep_table_min_seeds_keeps_single_runs_out_of_the_choice(tmp_path) -> 
 
 
 def test_plan_progress_names_the_missing_runs(tmp_path, monkeypatch) -> None:
-    from lfwsiamese import report
-    from lfwsiamese.sweeps import get_plan
+    from lfwsiamese.analysis import report
+    from lfwsiamese.runs.plans import get_plan
     monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
     p = report.plan_progress("epochs")
     assert p["recorded"] == 0 and p["planned"] == len(get_plan("epochs")) and not p["complete"]
@@ -69,7 +71,7 @@ def test_plan_progress_names_the_missing_runs(tmp_path, monkeypatch) -> None:
 def test_mean_difference_gives_a_welch_interval(tmp_path) -> None:
     import pytest
 
-    from lfwsiamese.report import mean_difference
+    from lfwsiamese.analysis.report.compare import mean_difference
     a = [_fake_record(tmp_path, "a", s, 0.7, v) for s, v in enumerate((0.70, 0.72, 0.71))]
     b = [_fake_record(tmp_path, "b", s, 0.7, v) for s, v in enumerate((0.60, 0.62, 0.61))]
     d = mean_difference(a, b)
@@ -82,8 +84,8 @@ def test_mean_difference_gives_a_welch_interval(tmp_path) -> None:
 def test_sweep_errorbars_draws_numeric_and_categorical_sweeps(tmp_path) -> None:
     import matplotlib
     matplotlib.use("Agg")
-    from lfwsiamese.plots import sweep_errorbars
-    from lfwsiamese.report import sweep_table
+    from lfwsiamese.analysis.plots import sweep_errorbars
+    from lfwsiamese.analysis.report.tables import sweep_table
     recs = [_fake_record(tmp_path, n, s, 0.7 + 0.01 * s, 0.7, lr) for n, lr in (("a", 1e-5), ("b", 1e-4)) for s in (0, 1)]
     for key, logx in (("train.learning_rate", True), ("name", False)):
         fig = sweep_errorbars(sweep_table(recs, key), logx=logx)
@@ -95,7 +97,8 @@ def test_sweep_errorbars_draws_numeric_and_categorical_sweeps(tmp_path) -> None:
 def test_peers_table_places_our_mean_among_the_cited_numbers(tmp_path) -> None:
     import pytest
 
-    from lfwsiamese.report import PEERS_DEVTEST, peers_table
+    from lfwsiamese.analysis.report.literature import PEERS_DEVTEST
+    from lfwsiamese.analysis.report.tables import peers_table
     recs = [_fake_record(tmp_path, "x", s, 0.8, v) for s, v in enumerate((0.80, 0.82))]
     t = peers_table({"ours": recs, "none yet": []})
     assert len(t) == len(PEERS_DEVTEST) + 1 and t.index[0] == "ours"  # sorted, best first
@@ -107,7 +110,7 @@ def test_error_overlap_counts_each_pair_once(tmp_path) -> None:
     import pandas as pd
     import pytest
 
-    from lfwsiamese.report import error_overlap
+    from lfwsiamese.analysis.report.stats import error_overlap
     a, b = _fake_record(tmp_path / "a", "a", 0, 0.7, 0.7), _fake_record(tmp_path / "b", "b", 0, 0.7, 0.7)
     pairs = {"name_a": ["P"] * 4, "index_a": [1, 2, 3, 4], "name_b": ["Q"] * 4, "index_b": [1, 1, 1, 1], "label": [1, 1, 0, 0]}
     for rec, scores in ((a, [0.9, 0.1, 0.2, 0.8]), (b, [0.9, 0.9, 0.2, 0.2])):
@@ -122,14 +125,14 @@ def test_error_overlap_counts_each_pair_once(tmp_path) -> None:
 
 
 def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_folder(tmp_path, monkeypatch) -> None:
-    from lfwsiamese.report import plan_times
-    from lfwsiamese.sweeps import PLANS, get_plan
+    from lfwsiamese.analysis.report.plans import plan_times
+    from lfwsiamese.runs.plans import PLANS, get_plan
     monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
     t = plan_times()
     assert t.index.tolist() == list(PLANS)
     assert (t["runs recorded"] == 0).all() and (t["fit hours (recorded runs)"] == 0).all()
     assert (t["wall hours (recorded runs)"] == 0).all()
-    from lfwsiamese.report import total_record_hours
+    from lfwsiamese.analysis.report.plans import total_record_hours
     assert total_record_hours() == {"runs": 0, "fit hours": 0.0, "wall hours": 0.0}
     assert t.loc["init", "runs planned"] == len(get_plan("init"))
 
@@ -137,7 +140,7 @@ def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_fold
 def test_best_epochs_reads_the_monitored_minimum_and_the_accuracy_maximum(tmp_path) -> None:
     import pandas as pd
 
-    from lfwsiamese.report import best_epochs
+    from lfwsiamese.analysis.report.stats import best_epochs
     r = _fake_record(tmp_path, "a", 0, 0.7, 0.7)
     r.history = pd.DataFrame({"epoch": [0, 1, 2, 3], "val_loss": [3.0, 2.0, 1.0, 1.5], "val_accuracy": [0.6, 0.8, 0.7, 0.65]})
     row = best_epochs([r]).iloc[0]
@@ -151,8 +154,8 @@ def test_epochs_summary_reads_epoch_k_of_long_runs_and_handles_none(tmp_path) ->
     import pandas as pd
     import pytest
 
-    from lfwsiamese.plots import epochs_curve
-    from lfwsiamese.report import epochs_summary
+    from lfwsiamese.analysis.plots import epochs_curve
+    from lfwsiamese.analysis.report.tables import epochs_summary
     recs = []
     for s in (0, 1):
         r = _fake_record(tmp_path, "e", s, 0.7, 0.7)
@@ -170,7 +173,8 @@ def test_epochs_summary_reads_epoch_k_of_long_runs_and_handles_none(tmp_path) ->
 
 
 def test_chosen_value_is_none_without_an_eligible_value(tmp_path) -> None:
-    from lfwsiamese.report import chosen_value, sweep_table
+    from lfwsiamese.analysis.report.stats import chosen_value
+    from lfwsiamese.analysis.report.tables import sweep_table
     recs = [_fake_record(tmp_path, "s", 0, 0.7, 0.7, 1e-5)]
     assert chosen_value(sweep_table(recs, "train.learning_rate")) == 1e-5
     assert chosen_value(sweep_table(recs, "train.learning_rate", min_seeds=2)) is None
@@ -187,7 +191,7 @@ def test_paired_accuracy_se_pairs_runs_on_shared_pairs_and_falls_back_to_indepen
     import numpy as np
     import pytest
 
-    from lfwsiamese.report import paired_accuracy_se
+    from lfwsiamese.analysis.report.stats import paired_accuracy_se
     a, b = _fake_record(tmp_path, "a", 0, 0.8, 0.8), _fake_record(tmp_path, "b", 0, 0.7, 0.7)
     for r in (a, b):
         r.path.mkdir(parents=True)
@@ -207,7 +211,7 @@ def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
     import numpy as np
     import pytest
 
-    from lfwsiamese.report import model_ablation
+    from lfwsiamese.analysis.report.tables import model_ablation
     base = [_fake_record(tmp_path, "improved", s, 0.80 + 0.02 * s, 0.85 + 0.02 * s) for s in (0, 1, 2)]
     for r in base:
         r.metrics["without_tta"] = {"val": {"accuracy": r.metrics["val"]["accuracy"] - 0.01, "auc": 0.9},
@@ -237,7 +241,7 @@ def test_model_ablation_pairs_seeds_and_adds_the_tta_row(tmp_path) -> None:
 def test_view2_sentence_states_the_mean_and_the_target_only_with_ten_folds(tmp_path) -> None:
     from dataclasses import replace
 
-    from lfwsiamese.report import view2_sentence
+    from lfwsiamese.analysis.report.sentences import view2_sentence
     recs = []
     for f in range(10):
         r = _fake_record(tmp_path, "improved", 0, 0.8, 0.83 + 0.01 * (f % 2))
@@ -255,7 +259,10 @@ def test_ablation_verdicts_use_the_paired_seed_noise_and_the_sentence_names_each
     import pandas as pd
     import pytest
 
-    from lfwsiamese.report import ablation_sentence, ablation_verdicts
+    from lfwsiamese.analysis.report.sentences import (
+        ablation_sentence,
+        ablation_verdicts,
+    )
     abl = pd.DataFrame({"seeds": ["0,1,2", "0", "0,1", "0"],
                         "val change se": [np.nan, 0.01, 0.005, 0.01],
                         "val change (paired)": [0.0, -0.05, -0.005, 0.03]},
@@ -282,7 +289,8 @@ def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None
 
     import pytest
 
-    from lfwsiamese.report import LFW_VIEW2_VERIFIED, view2_comparison
+    from lfwsiamese.analysis.report.literature import LFW_VIEW2_VERIFIED
+    from lfwsiamese.analysis.report.tables import view2_comparison
     recs = []
     for f in range(10):
         r = _fake_record(tmp_path, "improved", 0, 0.8, 0.80 + 0.01 * (f % 2))
@@ -300,7 +308,7 @@ def test_oneshot_curves_draws_chance_once_and_each_models_lines() -> None:
     import pandas as pd
     import pytest
 
-    from lfwsiamese.plots import oneshot_curves
+    from lfwsiamese.analysis.plots import oneshot_curves
     rows = []
     for run in ("improved-s0-aaaa", "improved-s1-bbbb", "reference-s0-cccc"):
         for n in (5, 10):
@@ -319,7 +327,7 @@ def test_sweep_histories_draws_one_mean_curve_per_value(tmp_path) -> None:
     import pandas as pd
     import pytest
 
-    from lfwsiamese.plots import sweep_histories
+    from lfwsiamese.analysis.plots import sweep_histories
     recs = []
     for lr in (1e-5, 1e-4):
         for s in (0, 1):
@@ -335,11 +343,10 @@ def test_sweep_histories_draws_one_mean_curve_per_value(tmp_path) -> None:
 
 
 def test_choice_summary_compares_the_choice_with_the_reference_and_rejects_a_missing_reference() -> None:
+    import pandas as pd
     import pytest
 
-    import pandas as pd
-
-    from lfwsiamese.report import choice_summary
+    from lfwsiamese.analysis.report.tables import choice_summary
     mean = pd.Series({1e-5: 0.70, 5e-5: 0.71, 1e-4: 0.74})
     sd = pd.Series({1e-5: 0.01, 5e-5: 0.03, 1e-4: 0.02})
     t = choice_summary({"learning rate": (mean, sd, 5e-5)})

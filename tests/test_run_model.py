@@ -11,9 +11,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lfwsiamese import experiments as E
-from lfwsiamese.models import build_siamese
-from lfwsiamese.train import train_run
+from lfwsiamese.errors import RunError
+from lfwsiamese.models.towers import build_siamese
+from lfwsiamese.records import store as E
+from lfwsiamese.training.run import train_run
 from tests.synth import make_dataset, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,7 @@ def test_run_without_weights_is_a_clear_error(record, tmp_path) -> None:
     copy = tmp_path / rec.path.name
     shutil.copytree(rec.path, copy)
     (copy / "model.keras").unlink()
-    with pytest.raises(E.RunError, match="no weights.*lfwsiamese train --config tiny"):
+    with pytest.raises(RunError, match="no weights.*lfwsiamese train --config tiny"):
         E.load_run_model(copy)
 
 
@@ -50,7 +51,7 @@ def test_weights_of_another_architecture_are_refused(record, tmp_path) -> None:
     shutil.copytree(rec.path, copy)
     other = build_siamese(replace(rec.config.model, dense_units=32), 32)
     other.save(copy / "model.keras")
-    with pytest.raises(E.RunError, match="do not fit the architecture"):
+    with pytest.raises(RunError, match="do not fit the architecture"):
         E.load_run_model(copy)
 
 
@@ -59,7 +60,7 @@ def test_sigterm_leaves_a_resumable_run_and_the_cli_exits_cleanly(record, tmp_pa
     _, data, _ = record
     env = {**os.environ, "LFWSIAMESE_DATA": str(data), "LFWSIAMESE_RESULTS": str(tmp_path)}
     code = (
-        "import sys; from lfwsiamese.cli import main; from lfwsiamese import config as C; from tests.synth import tiny_config;"
+        "import sys; from lfwsiamese.cli import main; from lfwsiamese import recipes as C; from tests.synth import tiny_config;"
         "C.CONFIGS['tiny']=tiny_config(epochs=40, early_stopping=False, test_each_epoch=False);"
         "sys.exit(main(['train','--config','tiny','--quiet']))"
     )

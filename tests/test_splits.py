@@ -8,9 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lfwsiamese.data import Split, leakage, make_split, pair_level_split, people_of, person_disjoint_split
+from lfwsiamese.data.protocols import ImageRef, Pair, load_pairs
+from lfwsiamese.data.splits import (
+    Split,
+    leakage,
+    make_split,
+    pair_level_split,
+    people_of,
+    person_disjoint_split,
+)
 from lfwsiamese.errors import DataError
-from lfwsiamese.protocols import ImageRef, Pair, load_pairs
 
 
 @pytest.fixture(scope="module")

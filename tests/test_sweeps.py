@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from lfwsiamese.config import get_config
-from lfwsiamese.report import config_value
-from lfwsiamese.sweeps import BATCH_GRID, LR_GRID, PLANS, get_plan
+from lfwsiamese.analysis.report.tables import config_value
+from lfwsiamese.recipes import get_config
+from lfwsiamese.runs.plans import BATCH_GRID, LR_GRID, PLANS, get_plan
 
 
 @pytest.mark.parametrize("plan, key, grid", [("lr", "train.learning_rate", LR_GRID), ("batch", "train.batch_size", BATCH_GRID)])
@@ -41,7 +41,11 @@ def test_every_plan_has_distinct_runs() -> None:
 
 
 def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> None:
-    from lfwsiamese.sweeps import ABLATION_COMPONENTS, ABLATION_LABELS, ABLATION_STEPS
+    from lfwsiamese.runs.plans import (
+        ABLATION_COMPONENTS,
+        ABLATION_LABELS,
+        ABLATION_STEPS,
+    )
     assert ABLATION_STEPS.keys() == ABLATION_LABELS.keys() == ABLATION_COMPONENTS.keys()  # the book names every step
     improved = get_config("improved")
     cfgs = get_plan("ablation")
@@ -61,8 +65,8 @@ def test_ablation_removes_one_component_of_the_improved_model_at_a_time() -> Non
 def test_a_failed_run_does_not_stop_the_sweep(monkeypatch, tmp_path, capsys) -> None:
     import pytest
 
-    from lfwsiamese import sweeps
     from lfwsiamese.errors import LfwSiameseError, RunLockedError
+    from lfwsiamese.runs import plans as sweeps
     cfgs = [get_config("reference", seed=s) for s in (0, 1, 2)]
     called = []
 

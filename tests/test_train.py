@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from lfwsiamese import experiments as E
-from lfwsiamese.train import train_run
+from lfwsiamese.config import ExperimentConfig
+from lfwsiamese.errors import RunError
+from lfwsiamese.records import store as E
+from lfwsiamese.runs.experiments import load_or_run
+from lfwsiamese.training.run import train_run
 from tests.synth import make_dataset, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -28,7 +31,7 @@ def test_one_epoch_run_writes_a_complete_record(synth_data: str, tmp_path) -> No
         assert (rec.path / f).is_file(), f
     assert not (rec.path / "_backup").exists()
     assert rec.path.name == cfg.run_name
-    assert E.ExperimentConfig.from_json((rec.path / "config.json").read_text()) == cfg
+    assert ExperimentConfig.from_json((rec.path / "config.json").read_text()) == cfg
     scores = pd.read_csv(rec.path / "scores.csv")
     assert list(scores.columns) == ["name_a", "index_a", "name_b", "index_b", "label", "score"]
     assert rec.metrics["test"]["auc"] == pytest.approx(roc_auc_score(scores["label"], scores["score"]))
@@ -57,8 +60,8 @@ def test_load_or_run_trains_once(synth_data: str, tmp_path) -> None:
         calls.append(c)
         return train_run(c, **kw)
 
-    first = E.load_or_run(cfg, data=synth_data, results=tmp_path, trainer=spy, progress=False)
-    second = E.load_or_run(cfg, data=synth_data, results=tmp_path, trainer=spy, progress=False)
+    first = load_or_run(cfg, data=synth_data, results=tmp_path, trainer=spy, progress=False)
+    second = load_or_run(cfg, data=synth_data, results=tmp_path, trainer=spy, progress=False)
     assert len(calls) == 1
     assert second.metrics == first.metrics
 
@@ -82,7 +85,7 @@ def test_interrupted_run_resumes_to_the_same_record(synth_data: str, tmp_path) -
                   extra_callbacks=[_Interrupt(after_epoch=0)])
     run_b = E.run_dir_for(cfg, tmp_path / "b")
     assert not (run_b / "metrics.json").exists()  # no half record
-    with pytest.raises(E.RunError, match="incomplete"):
+    with pytest.raises(RunError, match="incomplete"):
         E.load_record(run_b)
     resumed = train_run(cfg, data=synth_data, results=tmp_path / "b", progress=False, save_model=False)
     assert resumed.metrics["resumed"] is True

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lfwsiamese import verify as V
+from lfwsiamese.analysis import verification as V
 from lfwsiamese.cli import main
-from lfwsiamese.experiments import load_run_model
-from lfwsiamese.train import train_run
+from lfwsiamese.records.store import load_run_model
+from lfwsiamese.training.run import train_run
 from tests.synth import make_dataset, tiny_config
 
 pytestmark = pytest.mark.slow

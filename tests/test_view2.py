@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lfwsiamese import protocols as P
+from lfwsiamese.analysis.report.tables import view2_table
 from lfwsiamese.cli import main
 from lfwsiamese.config import DataConfig
-from lfwsiamese.errors import ConfigError
-from lfwsiamese.data import identity_groups
-from lfwsiamese.errors import DataError
+from lfwsiamese.data import protocols as P
+from lfwsiamese.data.sampling import identity_groups
+from lfwsiamese.errors import ConfigError, DataError
 from lfwsiamese.evaluate import fold_summary
-from lfwsiamese.report import view2_table
-from lfwsiamese.sweeps import run_configs, view2_configs
-from lfwsiamese.train import protocol_data
+from lfwsiamese.runs.plans import run_configs, view2_configs
+from lfwsiamese.training.run import protocol_data
 from tests.synth import add_view2, make_dataset, tiny_config
 
 

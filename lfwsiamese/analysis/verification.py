@@ -17,9 +17,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .data import Preprocess, load_image
-from .errors import DataError, LfwSiameseError, RunError
-from .experiments import Record, is_complete, load_record, load_run_model, results_dir
+from ..data.images import Preprocess, load_image
+from ..errors import DataError, LfwSiameseError, RunError
+from ..files import atomic_write_bytes
+from ..records.store import (
+    Record,
+    is_complete,
+    load_record,
+    load_run_model,
+    results_dir,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 TRAIN_HINT = "lfwsiamese train --config reference"
@@ -82,7 +89,7 @@ def load_for_inference(run: str | os.PathLike | None = None, results: str | os.P
 
 
 def preprocess_for(rec: Record) -> Preprocess:
-    return Preprocess(tuple(rec.config.data.crop), rec.config.data.size)
+    return Preprocess.of(rec.config.data)
 
 
 def to_model_input(pixels: np.ndarray, pixel_scale: float) -> np.ndarray:
@@ -187,19 +194,6 @@ def embed_arrays(tower: Any, pixels: np.ndarray, pixel_scale: float, batch_size:
     return np.concatenate(parts) if parts else np.zeros((0, int(tower.output.shape[-1])), np.float32)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def check_out_path(out: str | os.PathLike) -> Path:
     out = Path(out).expanduser()
     if out.suffix.lower() not in (".npz", ".csv"):
@@ -224,7 +218,7 @@ def write_embeddings(out: str | os.PathLike, paths: Sequence[str], embeddings: n
         bio = io.BytesIO()
         np.savez(bio, paths=np.array(list(paths), dtype=str), embeddings=emb)
         data = bio.getvalue()
-    _atomic_write_bytes(out, data)
+    atomic_write_bytes(out, data)
     return out
 
 

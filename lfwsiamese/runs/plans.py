@@ -7,9 +7,11 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from .config import ExperimentConfig, get_config, with_overrides
-from .errors import ConfigError, LfwSiameseError, RunLockedError
-from .experiments import Record, find_record, load_or_run
+from ..config import ExperimentConfig, with_overrides
+from ..errors import ConfigError, LfwSiameseError, RunLockedError
+from ..recipes import get_config
+from ..records.store import Record, find_record
+from .experiments import load_or_run
 
 LR_GRID = (5e-6, 1e-5, 3e-5, 5e-5, 7e-5, 1e-4, 1e-3)
 EPOCH_GRID = (1, 2, 3, 5, 10, 15, 20, 30)
@@ -180,13 +182,14 @@ def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLik
 
 
 def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
-             progress: bool = True, dry_run: bool = False, oneshot: bool = False) -> list[Record]:
-    """Every run of the plan, in order; finished records are skipped, a run locked by another process too."""
+             progress: bool = True, dry_run: bool = False,
+             after: Callable[[Record], None] | None = None) -> list[Record]:
+    """Every run of the plan, in order; finished records are skipped, a run locked by another process too.
+
+    `after` is called on each record once the plan has run (the command line's `--oneshot` passes the N-way test).
+    """
     out = run_configs(get_plan(name), f"plan {name}", data, results, progress, dry_run)
-    if oneshot and not dry_run:
-        from .oneshot import evaluate_nway
+    if after is not None and not dry_run:
         for rec in out:
-            if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
-                print(f"one-shot N-way for {rec.path.name}", file=sys.stderr)
-                evaluate_nway(rec.path, data=data, progress=progress)
+            after(rec)
     return out

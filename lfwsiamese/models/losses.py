@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from .models import PACKAGE, SplitPair, StackPair
+from .layers import PACKAGE, SplitPair, StackPair
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

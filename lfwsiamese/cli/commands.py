@@ -1,25 +1,24 @@
-"""The `lfwsiamese` command line. User errors print one message and exit 2; `--debug` shows tracebacks."""
+"""One function per subcommand: parse nothing, call the package, print the result, return the exit code."""
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
-import traceback
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
-from .errors import LfwSiameseError
+from ..errors import LfwSiameseError
+from ..files import atomic_write_json
 
 
-def _quiet_tf() -> None:
+def quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _import_tf_quietly() -> None:
+def import_tf_quietly() -> None:
     """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails."""
     import tempfile
     saved = os.dup(2)
@@ -39,7 +38,8 @@ def _import_tf_quietly() -> None:
 
 
 def cmd_data_check(args: argparse.Namespace) -> int:
-    from .data import check_data, require_data_dir
+    from ..data.check import check_data
+    from ..data.paths import require_data_dir
     d = require_data_dir(args.data)
     rep = check_data(d, deep=args.deep, progress=not args.quiet)
     print(f"LFW-a at {d}: {rep.n_people} people, {rep.n_images} images")
@@ -60,8 +60,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
-    from .data import resolve_data_dir
-    from .fetch import DEFAULT_URL, fetch
+    from ..data.download import DEFAULT_URL
+    from ..data.fetch import fetch
+    from ..data.paths import resolve_data_dir
     target = resolve_data_dir(args.data)
     fetch(target, source=args.source, url=args.url or DEFAULT_URL, progress=not args.quiet, force=args.force)
     print(f"LFW-a ready at {target}; check it with `lfwsiamese data check --data {target}`")
@@ -69,13 +70,26 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def _config_from_args(args: argparse.Namespace):
-    from .config import get_config, parse_set_args
+    from ..config import parse_set_args
+    from ..recipes import get_config
     return get_config(args.config, seed=args.seed, overrides=parse_set_args(args.set))
+
+
+def warn_if_dirty() -> None:
+    """Training from uncommitted code is allowed (the record keeps the diff as code.patch), but said out loud."""
+    from ..records.provenance import capture
+    prov = capture()
+    if prov.dirty:
+        print(f"warning: the package's code differs from commit {prov.commit[:10]}; records made now store that diff "
+              f"as code.patch (commit first for records anyone can rebuild from a commit alone)", file=sys.stderr)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
-    from .experiments import load_or_run
+    from ..records.store import find_record
+    from ..runs.experiments import load_or_run
+    if find_record(cfg, args.results) is None:
+        warn_if_dirty()
     rec = load_or_run(cfg, data=args.data, results=args.results, progress=not args.quiet)
     _print_record(rec)
     return 0
@@ -108,11 +122,13 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
         raise LfwSiameseError("evaluate --protocol view2 takes --config NAME, not a run folder (it makes one record per fold)")
     if not args.config:
         raise LfwSiameseError("evaluate --protocol view2 needs --config NAME, e.g. --config improved")
-    from .evaluate import fold_summary
-    from .report import view2_table
-    from .sweeps import run_configs, view2_configs
+    from ..analysis.report.tables import view2_table
+    from ..evaluate import fold_summary
+    from ..runs.plans import run_configs, view2_configs
     cfg = _config_from_args(args)
     cfgs = view2_configs(cfg, _parse_folds(args.folds))
+    if not args.no_train:
+        warn_if_dirty()
     recs = run_configs(cfgs, f"View 2 of {cfg.name} (seed {cfg.seed})", data=args.data, results=args.results,
                        progress=not args.quiet, dry_run=args.no_train)
     if not recs:
@@ -146,10 +162,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise LfwSiameseError("--config/--set go with --protocol view2; for one View 1 run pass its RUN_DIR")
     if not args.run:
         raise LfwSiameseError("evaluate needs a RUN_DIR (see `lfwsiamese runs`), or --protocol view2 --config NAME")
-    from .evaluate import evaluate_scores
-    from .experiments import load_record
+    from ..evaluate import evaluate_scores
+    from ..records.store import load_record
     if args.without_tta:
-        from .train import add_without_tta
+        from ..training.run import add_without_tta
         plain = add_without_tta(args.run, args.data, progress=not args.quiet)
         rec = load_record(args.run)
         print(f"{rec.path.name}: without flip averaging (stored as without_tta in metrics.json)")
@@ -160,7 +176,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rec = load_record(args.run)
     # recomputed from the stored per-pair scores: the record's metrics must follow from its scores
     v, t = rec.val_scores, rec.scores
-    again = evaluate_scores(v["score"].to_numpy(), v["label"].to_numpy(), t["score"].to_numpy(), t["label"].to_numpy())
+    again = evaluate_scores(v["label"].to_numpy(), v["score"].to_numpy(), t["label"].to_numpy(), t["score"].to_numpy())
     stale = [f"{s}.{k}" for s in ("val", "test") for k in ("accuracy", "auc", "eer")
              if abs(again[s][k] - rec.metrics[s][k]) > 1e-9]
     if stale:
@@ -175,7 +191,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .experiments import list_runs, results_dir
+    from ..records.store import list_runs, results_dir
     df = list_runs(args.results)
     if df.empty:
         print(f"no complete records under {results_dir(args.results) / 'runs'}")
@@ -187,15 +203,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweeps import run_plan
+    from ..runs.plans import run_plan
+    if not args.dry_run:
+        warn_if_dirty()
+    after = None
+    if args.oneshot:
+        from ..analysis.oneshot import evaluate_nway
+
+        def after(rec) -> None:  # each run's N-way table, once, where the run has weights
+            if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
+                print(f"one-shot N-way for {rec.path.name}", file=sys.stderr)
+                evaluate_nway(rec.path, data=args.data, progress=not args.quiet)
     run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run,
-             oneshot=args.oneshot)
+             after=after)
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_ablation, format_table, run_ablation, run_bench
-    from .experiments import atomic_write_json, environment
+    from ..records.provenance import environment
+    from ..training.bench import format_ablation, format_table, run_ablation, run_bench
     progress = not (args.quiet or args.json)
     if args.ablation:
         res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
@@ -234,7 +260,7 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .verify import verify_images
+    from ..analysis.verification import verify_images
     with _warnings_to_stderr():
         v = verify_images(args.image_a, args.image_b, run=args.run, results=args.results)
     if args.json:
@@ -248,7 +274,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from .verify import embed_folder
+    from ..analysis.verification import embed_folder
     with _warnings_to_stderr():
         r = embed_folder(args.folder, args.out, run=args.run, results=args.results, batch_size=args.batch_size,
                          progress=not args.quiet)
@@ -269,8 +295,8 @@ def _parse_ways(text: str) -> list[int]:
 
 
 def cmd_oneshot(args: argparse.Namespace) -> int:
-    from .oneshot import evaluate_nway
-    from .verify import resolve_run, run_candidates
+    from ..analysis.oneshot import evaluate_nway
+    from ..analysis.verification import resolve_run, run_candidates
     ways = _parse_ways(args.ways)
     if args.trials < 1:
         raise LfwSiameseError(f"--trials {args.trials}: must be >= 1")
@@ -289,131 +315,3 @@ def cmd_oneshot(args: argparse.Namespace) -> int:
         print(f"run {run} (table written to {Path(run) / 'oneshot.csv'})")
     return 0
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lfwsiamese", description="Siamese networks for one-shot face verification on LFW-a.")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def common(sp: argparse.ArgumentParser, results: bool = False) -> None:
-        sp.add_argument("--data", help="LFW-a folder (default: $LFWSIAMESE_DATA, else data/lfwa in the project)")
-        sp.add_argument("--quiet", action="store_true", help="no progress bars")
-        if results:
-            sp.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
-
-    d = sub.add_parser("data", help="check or fetch LFW-a")
-    dsub = d.add_subparsers(dest="data_command", required=True)
-    c = dsub.add_parser("check", help="verify layout, counts, checksums, referenced images")
-    common(c)
-    c.add_argument("--deep", action="store_true", help="also hash and decode every image")
-    c.set_defaults(func=cmd_data_check)
-    f = dsub.add_parser("fetch", help="download (or copy --from) LFW-a into the data folder")
-    common(f)
-    f.add_argument("--from", dest="source", help="a local folder, .tar(.gz) or .zip instead of downloading")
-    f.add_argument("--url", help="archive URL (default: the pinned GitHub archive)")
-    f.add_argument("--force", action="store_true", help="replace an existing data folder")
-    f.set_defaults(func=cmd_data_fetch)
-
-    t = sub.add_parser("train", help="train a config (or return its stored record)")
-    common(t, results=True)
-    t.add_argument("--config", default="reference", help="named config (default: reference)")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. train.learning_rate=1e-4")
-    t.set_defaults(func=cmd_train)
-
-    e = sub.add_parser("evaluate", help="a run's metrics (view1), or LFW's 10-fold protocol for a config (view2)")
-    common(e, results=True)
-    e.add_argument("run", nargs="?", help="run folder (view1)")
-    e.add_argument("--protocol", choices=["view1", "view2"], default="view1",
-                   help="view2: train and test each of the 10 folds (resumable, one record per fold), print mean +- SE")
-    e.add_argument("--config", default=None, help="view2: named config, e.g. improved")
-    e.add_argument("--seed", type=int, default=None, help="view2: seed of every fold's run")
-    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="view2: override a config field")
-    e.add_argument("--folds", default="0,1,2,3,4,5,6,7,8,9", help="view2: which folds (default: all ten)")
-    e.add_argument("--no-train", action="store_true", help="view2: summarise the recorded folds only, train nothing")
-    e.add_argument("--without-tta", action="store_true",
-                   help="view1: score a flip-averaged run again without the mirrored pass (needs its model.keras) "
-                        "and store those metrics in the record as without_tta")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_evaluate)
-
-    r = sub.add_parser("runs", help="table of stored records")
-    r.add_argument("--results", help="records folder")
-    r.set_defaults(func=cmd_runs)
-
-    s = sub.add_parser("sweep", help="run every record of a plan, skipping finished ones")
-    common(s, results=True)
-    s.add_argument("plan", help="plan name (see lfwsiamese.sweeps.PLANS)")
-    s.add_argument("--dry-run", action="store_true", help="list what would run")
-    s.add_argument("--oneshot", action="store_true", help="also write each run's N-way one-shot table (oneshot.csv)")
-    s.set_defaults(func=cmd_sweep)
-
-    b = sub.add_parser("bench", help="training/prediction speed: reference-style loop vs ours")
-    common(b)
-    b.add_argument("--steps", type=int, default=12, help="timed training steps per method (after warm-up)")
-    b.add_argument("--batch-size", type=int, default=32)
-    b.add_argument("--json", action="store_true", help="print the figures as JSON (the table goes to stderr)")
-    b.add_argument("--out", help="also write the JSON to this file (e.g. results/bench/cpu.json)")
-    b.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
-    b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
-    b.add_argument("--unfused", action="store_true", help="call our tower once per branch, as the reference did")
-    b.add_argument("--keras-bn", action="store_true", help="use Keras' batch-norm layer instead of the fused kernel")
-    b.add_argument("--ablation", action="store_true",
-                   help="time each optimization one at a time (8 variants, ~6 min here; e.g. --out results/bench/ablation-cpu.json)")
-    b.set_defaults(func=cmd_bench)
-
-    v = sub.add_parser("verify", help="same person or not: two image files through a trained run")
-    v.add_argument("image_a")
-    v.add_argument("image_b")
-    v.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
-    v.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
-    v.add_argument("--json", action="store_true", help="print a JSON object")
-    v.set_defaults(func=cmd_verify)
-
-    m = sub.add_parser("embed", help="tower embeddings of every .jpg/.jpeg/.png under a folder")
-    m.add_argument("folder")
-    m.add_argument("--out", required=True, help="output file: *.npz (arrays paths, embeddings) or *.csv")
-    m.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
-    m.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
-    m.add_argument("--batch-size", type=int, default=64)
-    m.add_argument("--quiet", action="store_true", help="no progress bar")
-    m.set_defaults(func=cmd_embed)
-
-    o = sub.add_parser("oneshot", help="one-shot N-way identification on DevTest people (Koch et al.'s task)")
-    common(o, results=True)
-    o.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
-    o.add_argument("--ways", default="5,10,20", help="comma-separated N (default: 5,10,20)")
-    o.add_argument("--trials", type=int, default=1000, help="trials per N (default: 1000)")
-    o.add_argument("--seed", type=int, default=0)
-    o.set_defaults(func=cmd_oneshot)
-    return p
-
-
-TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot"}
-
-
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_tf()
-    signal.signal(signal.SIGTERM, _sigterm)  # a polite stop: the same path as Ctrl-C, records stay whole
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command in TF_COMMANDS and not args.debug:
-        _import_tf_quietly()
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
-    except LfwSiameseError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

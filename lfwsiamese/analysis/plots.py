@@ -4,15 +4,16 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullFormatter
 
-from .data import ImageStore
-from .evaluate import roc
-from .experiments import Record
-from .protocols import ImageRef
+from ..data.images import ImageStore
+from ..data.protocols import ImageRef
+from ..evaluate import roc
+from ..records.store import Record
+from .report.columns import TEST_ACC, VAL_ACC
 
 
 def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, **legend: object) -> plt.Figure:
@@ -129,20 +130,6 @@ def confusion(rec: Record, split: str = "test") -> plt.Figure:
     return fig
 
 
-def seed_summary(df: pd.DataFrame, x: str, y: str, ax: plt.Axes | None = None, logx: bool = False) -> plt.Figure:
-    """Mean and standard deviation over seeds of `y` for each value of `x`."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.5, 3.5))
-    g = df.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
-    ax.errorbar(g[x], g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 def architecture_diagram(rows: Sequence[dict], title: str = "one tower (shared by both inputs)") -> plt.Figure:
     """Blocks of the tower drawn left to right, height proportional to log spatial size."""
     blocks = [r for r in rows if r["type"] in ("InputLayer", "Conv2D", "MaxPooling2D", "Flatten", "Dense")]
@@ -203,7 +190,7 @@ def weight_distributions(records: Sequence[Record], variables: Sequence[str] | N
     return fig
 
 
-def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = ("val acc", "test acc (val threshold)"),
+def sweep_errorbars(table: pd.DataFrame, metrics: Sequence[str] = (VAL_ACC, TEST_ACC),
                     logx: bool = False, xlabel: str | None = None) -> plt.Figure:
     """Mean ± sd over seeds per swept value (a `report.sweep_table`), validation and test side by side;
     the value chosen on validation is ringed."""
@@ -269,7 +256,7 @@ def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
 def sweep_histories(records: Sequence[Record], key: str, metric: str = "val_accuracy") -> plt.Figure:
     """Per-epoch `metric` for each value of a swept numeric config field (`key`, dotted), the mean over its
     seeds: how each setting trains, not only where it ends. Colours run along the sorted values."""
-    from .report import config_value
+    from .report.tables import config_value
     if not records:
         raise ValueError(f"no records to draw for {key!r}: run the sweep first (lfwsiamese sweep PLAN)")
     frames = [r.history[["epoch", metric]].assign(value=config_value(r.config, key)) for r in records]

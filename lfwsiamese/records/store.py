@@ -1,28 +1,30 @@
-"""Experiment records: one folder per run, written atomically, found again by config hash.
+"""The record of a run: its folder, its files (written through `files.atomic_write`), the lock, reading and finding.
 
-A record is complete when `metrics.json` exists; it is written last, so a reader never sees half a record.
+A record is complete when `metrics.json` exists; it is written last, so a reader never sees a half-written record.
 """
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
-import platform
-import subprocess
-import sys
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
-from .config import ExperimentConfig
-from .data import project_root
-from .errors import RunError, RunLockedError
+from ..config import ExperimentConfig
+from ..data.paths import project_root
+from ..data.protocols import ImageRef, Pair
+from ..errors import RunError, RunLockedError
+from ..files import atomic_write_json, atomic_write_text
+from .provenance import Provenance
+from .schema import RECORD_FILES, SCORE_COLUMNS, RunMetrics
 
 ENV_RESULTS = "LFWSIAMESE_RESULTS"
-RECORD_FILES = ("config.json", "history.csv", "metrics.json", "scores.csv", "val_scores.csv", "env.json")
+
 
 
 def results_dir(results: str | os.PathLike | None = None) -> Path:
@@ -35,35 +37,6 @@ def results_dir(results: str | os.PathLike | None = None) -> Path:
 
 def run_dir_for(cfg: ExperimentConfig, results: str | os.PathLike | None = None) -> Path:
     return results_dir(results) / "runs" / cfg.run_name
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary name in the same folder, fsync, rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
-
-
-def _json_default(o: Any) -> Any:
-    try:
-        import numpy as np
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 @contextlib.contextmanager
@@ -82,59 +55,13 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def git_commit() -> str:
-    try:
-        root = project_root()
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        return (sha or "unknown") + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def rss_mib() -> float:
-    """Current resident memory of this process (Linux /proc), in MiB; NaN elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def environment(precision: str, jit_compile: bool) -> dict[str, Any]:
-    import keras
-    import numpy as np
-    import tensorflow as tf
-    from . import __version__
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {
-        "lfwsiamese": __version__, "python": sys.version.split()[0], "tensorflow": tf.__version__,
-        "keras": keras.__version__, "numpy": np.__version__, "platform": platform.platform(),
-        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "device": "GPU" if gpus else "CPU",
-        "precision_policy": precision, "jit_compile": jit_compile,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": git_commit(),
-    }
-
-
 @dataclass
 class Record:
     """A finished run as the book reads it."""
 
     path: Path
     config: ExperimentConfig
-    metrics: dict[str, Any]
+    metrics: RunMetrics
     history: pd.DataFrame
     env: dict[str, Any]
 
@@ -157,6 +84,66 @@ class Record:
         return json.loads(f.read_text()) if f.is_file() else None
 
 
+def scores_frame(pairs: Sequence[Pair], scores: np.ndarray) -> pd.DataFrame:
+    """The scores file of a record: one row per pair (SCORE_COLUMNS)."""
+    return pd.DataFrame({
+        "name_a": [p.a.name for p in pairs], "index_a": [p.a.index for p in pairs],
+        "name_b": [p.b.name for p in pairs], "index_b": [p.b.index for p in pairs],
+        "label": [p.label for p in pairs], "score": np.asarray(scores, np.float64),
+    }, columns=list(SCORE_COLUMNS))
+
+
+def pairs_from_scores(df: pd.DataFrame) -> list[Pair]:
+    """The pairs a scores file (or any rows of it) was computed on, in its order: the one reader of that format."""
+    return [Pair(ImageRef(r.name_a, int(r.index_a)), ImageRef(r.name_b, int(r.index_b))) for r in df.itertuples()]
+
+
+@dataclass
+class RunOutput:
+    """Everything a finished training hands to `write_record`."""
+
+    config: ExperimentConfig
+    metrics: RunMetrics
+    history: pd.DataFrame
+    val_pairs: Sequence[Pair]
+    val_scores: np.ndarray
+    test_pairs: Sequence[Pair]
+    test_scores: np.ndarray
+    env: dict[str, Any]
+    weights: dict[str, Any] | None = None  # histograms before/after training (weights.json)
+    save_model: Callable[[Path], None] | None = None  # writes model.keras to the path it is given
+
+
+def start_record(run_dir: Path, cfg: ExperimentConfig, provenance: Provenance) -> None:
+    """What is known when training starts: the config and, for a dirty tree, the code patch it runs."""
+    atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    if provenance.dirty:
+        atomic_write_text(run_dir / "code.patch", provenance.patch)
+    else:
+        (run_dir / "code.patch").unlink(missing_ok=True)
+
+
+def write_record(run_dir: Path, out: RunOutput) -> Record:
+    """Every file of the record, each atomically, `metrics.json` last: a reader sees a complete record or none."""
+    atomic_write_text(run_dir / "config.json", out.config.to_json() + "\n")
+    atomic_write_text(run_dir / "history.csv", out.history.to_csv(index=False))
+    atomic_write_text(run_dir / "scores.csv", scores_frame(out.test_pairs, out.test_scores).to_csv(index=False))
+    atomic_write_text(run_dir / "val_scores.csv", scores_frame(out.val_pairs, out.val_scores).to_csv(index=False))
+    atomic_write_json(run_dir / "env.json", out.env)
+    if out.weights is not None:
+        atomic_write_json(run_dir / "weights.json", out.weights)
+    if out.save_model is not None:
+        tmp = run_dir / ".model.tmp.keras"  # Keras wants the suffix; renamed into place when whole
+        try:
+            out.save_model(tmp)
+            os.replace(tmp, run_dir / "model.keras")
+        finally:
+            tmp.unlink(missing_ok=True)
+    atomic_write_json(run_dir / "metrics.json", out.metrics)  # last: its presence marks the record complete
+    shutil.rmtree(run_dir / "_backup", ignore_errors=True)
+    return load_record(run_dir)
+
+
 def is_complete(run_dir: Path) -> bool:
     return all((run_dir / f).is_file() for f in RECORD_FILES)
 
@@ -176,18 +163,6 @@ def load_record(run_dir: str | os.PathLike) -> Record:
 def find_record(cfg: ExperimentConfig, results: str | os.PathLike | None = None) -> Record | None:
     d = run_dir_for(cfg, results)
     return load_record(d) if is_complete(d) else None
-
-
-def load_or_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
-                trainer: Callable[..., Record] | None = None, **train_kwargs: Any) -> Record:
-    """The stored record for an identical config, else train it now and store it."""
-    cfg.validate()
-    rec = find_record(cfg, results)
-    if rec is not None:
-        return rec
-    if trainer is None:
-        from .train import train_run as trainer
-    return trainer(cfg, data=data, results=results, **train_kwargs)
 
 
 def list_runs(results: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -217,7 +192,7 @@ def load_run_model(run_dir: str | os.PathLike) -> Any:
             f"{rec.path}: the record has no weights (model.keras is not committed to git: 156 MB); "
             f"train them again with `lfwsiamese train --config {rec.config.name} --seed {rec.config.seed}` after moving this folder away"
         )
-    from .models import build_siamese
+    from ..models.towers import build_siamese
     model = build_siamese(rec.config.model, rec.config.data.size)
     try:
         model.load_weights(str(path))

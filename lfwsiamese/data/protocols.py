@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 #: Official file name -> sha256 of the copy shipped in the package (and on the LFW site).
 OFFICIAL_SHA256: dict[str, str] = {
@@ -253,7 +253,7 @@ def packaged_path(name: str) -> Path:
     name = ALIASES.get(name, name)
     if name not in OFFICIAL_SHA256 and name != "lfw2.sha256.gz":
         raise ProtocolError(name, None, None, f"unknown protocol file; known: {sorted(OFFICIAL_SHA256)}")
-    return Path(str(resources.files("lfwsiamese") / "protocols" / name))
+    return Path(str(resources.files("lfwsiamese.data") / "protocols" / name))
 
 
 def sha256_file(path: Path) -> str:

@@ -14,10 +14,12 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from . import protocols as P
-from .data import ImageStore, Preprocess, images_dir, load_image, require_data_dir, splits_dir
-from .errors import DataError, LfwSiameseError
-from .protocols import ImageRef
+from ..data import protocols as P
+from ..data.images import ImageStore, Preprocess, load_image
+from ..data.paths import images_dir, require_data_dir, splits_dir
+from ..data.protocols import ImageRef
+from ..errors import DataError, LfwSiameseError
+from ..files import atomic_write_text
 
 COLUMNS = ["method", "N", "accuracy", "ci95_low", "ci95_high", "n_trials", "seed"]
 DEFAULT_WAYS = (5, 10, 20)
@@ -83,7 +85,11 @@ def trial_refs(trials: Sequence[Trial]) -> list[ImageRef]:
 
 
 def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval: unlike the normal one it stays inside [0, 1] near 0 and 1."""
+    """Wilson score interval: unlike the normal one it stays inside [0, 1] near 0 and 1.
+
+    Ours, not SciPy's `binomtest(k, n).proportion_ci(method="wilson")`: that needs an integer count, and tie credit
+    (see `nway_accuracy`) makes `successes` fractional. For integer counts the two agree (tests/test_oneshot.py).
+    """
     if n <= 0:
         return (0.0, 1.0)
     p = successes / n
@@ -190,12 +196,12 @@ def model_scores(model: Any, store: ImageStore, pixel_scale: float, batch_size: 
         a = np.repeat(q, n_way)
         b = s.ravel()
         if _head_layers(model) is not None:
-            from .verify import embed_arrays
+            from .verification import embed_arrays
             used = np.unique(np.concatenate([a, b]))
             emb = embed_arrays(model.get_layer("tower"), store.array[used], pixel_scale, batch_size)
             p = head_scores(model, emb, np.searchsorted(used, a), np.searchsorted(used, b))
         else:
-            from .pipeline import pair_dataset
+            from ..data.pipeline import pair_dataset
             ds = pair_dataset(store.array, a, b, np.zeros(len(a), np.float32), batch_size, pixel_scale=pixel_scale)
             p = model.predict(ds, verbose=0).astype(np.float64).ravel()
         return np.asarray(p).reshape(len(trials), n_way)
@@ -229,10 +235,10 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
         raise LfwSiameseError("no N given; use e.g. --ways 5,10,20")
     model, pre, scale, rec = None, Preprocess(), 1.0, None
     if run_dir is not None:
-        from .experiments import load_record, load_run_model
+        from ..records.store import load_record, load_run_model
         rec = load_record(run_dir)
         model = load_run_model(run_dir)
-        pre = Preprocess(tuple(rec.config.data.crop), rec.config.data.size)
+        pre = Preprocess.of(rec.config.data)
         scale = rec.config.data.pixel_scale
     if people_counts is None:
         people_counts = dev_test_people(require_data_dir(data))
@@ -248,6 +254,5 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
             rows.append({"method": "siamese", "N": n, **nway_accuracy(model_scores(model, store, scale), trials), "seed": seed})
     df = pd.DataFrame(rows, columns=COLUMNS)
     if rec is not None:
-        from .experiments import atomic_write_text
         atomic_write_text(Path(rec.path) / "oneshot.csv", df.to_csv(index=False))
     return df

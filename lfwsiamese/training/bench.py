@@ -15,26 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from . import protocols as P
-from .config import get_config
-from .data import load_images, require_data_dir, splits_dir
-from .experiments import rss_mib
-
-
-def forward_flops(model: Any) -> float:
-    """FLOPs of one tower forward pass (2 per multiply-add), from the layer shapes: convs and dense layers."""
-    tower = model.get_layer("tower")
-    total = 0.0
-    for layer in tower.layers:
-        name = type(layer).__name__
-        if name == "Conv2D":
-            k = layer.kernel.shape  # (kh, kw, cin, cout)
-            out = layer.output.shape  # (None, h, w, cout)
-            total += 2.0 * out[1] * out[2] * k[0] * k[1] * k[2] * k[3]
-        elif name == "Dense":
-            k = layer.kernel.shape
-            total += 2.0 * k[0] * k[1]
-    return total
+from ..data import protocols as P
+from ..data.images import load_images
+from ..data.paths import require_data_dir, splits_dir
+from ..models.towers import tower_flops
+from ..recipes import get_config
+from ..records.provenance import rss_mib
 
 
 def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
@@ -128,9 +114,9 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    from .models import build_siamese
-    from .pipeline import pair_dataset, training_dataset
-    from .train import resolve_precision
+    from ..data.pipeline import pair_dataset, training_dataset
+    from ..models.towers import build_siamese
+    from .setup import resolve_precision
 
     gc.collect()
     keras.backend.clear_session()
@@ -173,7 +159,7 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
         "bn_fused": v.bn_fused, "jit_compile": v.jit_compile,
         "train_pairs_per_s": work.steps * bs / train_s, "predict_pairs_per_s": n_test / pred_s,
         "predict_1000_pairs_s": pred_s * 1000 / n_test, "rss_growth_mib": rss_mib() - rss0,
-        "forward_gflop_per_image": forward_flops(model) / 1e9,
+        "forward_gflop_per_image": tower_flops(model) / 1e9,
     }
     del model
     return out
@@ -209,7 +195,7 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     # input pipeline alone: the same batches through a trivial consumer
     import tensorflow as tf
 
-    from .pipeline import training_dataset
+    from ..data.pipeline import training_dataset
     images = tf.constant(work.store.array)
     t = time.perf_counter()
     n_batches = sum(1 for _ in training_dataset(images, work.a, work.b, work.y, batch_size, seed=0, first_epoch=0, epochs=1))

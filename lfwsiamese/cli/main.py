@@ -1,0 +1,153 @@
+"""The `lfwsiamese` command: its parser, and `main`, which turns every package error into one `error:` line."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from typing import Sequence
+
+from ..errors import LfwSiameseError
+from .commands import (
+    cmd_bench,
+    cmd_data_check,
+    cmd_data_fetch,
+    cmd_embed,
+    cmd_evaluate,
+    cmd_oneshot,
+    cmd_runs,
+    cmd_sweep,
+    cmd_train,
+    cmd_verify,
+    import_tf_quietly,
+    quiet_tf,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lfwsiamese", description="Siamese networks for one-shot face verification on LFW-a.")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, results: bool = False) -> None:
+        sp.add_argument("--data", help="LFW-a folder (default: $LFWSIAMESE_DATA, else data/lfwa in the project)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+        if results:
+            sp.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+
+    d = sub.add_parser("data", help="check or fetch LFW-a")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    c = dsub.add_parser("check", help="verify layout, counts, checksums, referenced images")
+    common(c)
+    c.add_argument("--deep", action="store_true", help="also hash and decode every image")
+    c.set_defaults(func=cmd_data_check)
+    f = dsub.add_parser("fetch", help="download (or copy --from) LFW-a into the data folder")
+    common(f)
+    f.add_argument("--from", dest="source", help="a local folder, .tar(.gz) or .zip instead of downloading")
+    f.add_argument("--url", help="archive URL (default: the pinned GitHub archive)")
+    f.add_argument("--force", action="store_true", help="replace an existing data folder")
+    f.set_defaults(func=cmd_data_fetch)
+
+    t = sub.add_parser("train", help="train a config (or return its stored record)")
+    common(t, results=True)
+    t.add_argument("--config", default="reference", help="named config (default: reference)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field, e.g. train.learning_rate=1e-4")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="a run's metrics (view1), or LFW's 10-fold protocol for a config (view2)")
+    common(e, results=True)
+    e.add_argument("run", nargs="?", help="run folder (view1)")
+    e.add_argument("--protocol", choices=["view1", "view2"], default="view1",
+                   help="view2: train and test each of the 10 folds (resumable, one record per fold), print mean +- SE")
+    e.add_argument("--config", default=None, help="view2: named config, e.g. improved")
+    e.add_argument("--seed", type=int, default=None, help="view2: seed of every fold's run")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="view2: override a config field")
+    e.add_argument("--folds", default="0,1,2,3,4,5,6,7,8,9", help="view2: which folds (default: all ten)")
+    e.add_argument("--no-train", action="store_true", help="view2: summarise the recorded folds only, train nothing")
+    e.add_argument("--without-tta", action="store_true",
+                   help="view1: score a flip-averaged run again without the mirrored pass (needs its model.keras) "
+                        "and store those metrics in the record as without_tta")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("runs", help="table of stored records")
+    r.add_argument("--results", help="records folder")
+    r.set_defaults(func=cmd_runs)
+
+    s = sub.add_parser("sweep", help="run every record of a plan, skipping finished ones")
+    common(s, results=True)
+    s.add_argument("plan", help="plan name (see lfwsiamese.sweeps.PLANS)")
+    s.add_argument("--dry-run", action="store_true", help="list what would run")
+    s.add_argument("--oneshot", action="store_true", help="also write each run's N-way one-shot table (oneshot.csv)")
+    s.set_defaults(func=cmd_sweep)
+
+    b = sub.add_parser("bench", help="training/prediction speed: reference-style loop vs ours")
+    common(b)
+    b.add_argument("--steps", type=int, default=12, help="timed training steps per method (after warm-up)")
+    b.add_argument("--batch-size", type=int, default=32)
+    b.add_argument("--json", action="store_true", help="print the figures as JSON (the table goes to stderr)")
+    b.add_argument("--out", help="also write the JSON to this file (e.g. results/bench/cpu.json)")
+    b.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    b.add_argument("--jit", action="store_true", help="XLA-compile our training step")
+    b.add_argument("--unfused", action="store_true", help="call our tower once per branch, as the reference did")
+    b.add_argument("--keras-bn", action="store_true", help="use Keras' batch-norm layer instead of the fused kernel")
+    b.add_argument("--ablation", action="store_true",
+                   help="time each optimization one at a time (8 variants, ~6 min here; e.g. --out results/bench/ablation-cpu.json)")
+    b.set_defaults(func=cmd_bench)
+
+    v = sub.add_parser("verify", help="same person or not: two image files through a trained run")
+    v.add_argument("image_a")
+    v.add_argument("image_b")
+    v.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    v.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    v.add_argument("--json", action="store_true", help="print a JSON object")
+    v.set_defaults(func=cmd_verify)
+
+    m = sub.add_parser("embed", help="tower embeddings of every .jpg/.jpeg/.png under a folder")
+    m.add_argument("folder")
+    m.add_argument("--out", required=True, help="output file: *.npz (arrays paths, embeddings) or *.csv")
+    m.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    m.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    m.add_argument("--batch-size", type=int, default=64)
+    m.add_argument("--quiet", action="store_true", help="no progress bar")
+    m.set_defaults(func=cmd_embed)
+
+    o = sub.add_parser("oneshot", help="one-shot N-way identification on DevTest people (Koch et al.'s task)")
+    common(o, results=True)
+    o.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    o.add_argument("--ways", default="5,10,20", help="comma-separated N (default: 5,10,20)")
+    o.add_argument("--trials", type=int, default=1000, help="trials per N (default: 1000)")
+    o.add_argument("--seed", type=int, default=0)
+    o.set_defaults(func=cmd_oneshot)
+    return p
+
+
+TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot"}
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_tf()
+    signal.signal(signal.SIGTERM, _sigterm)  # a polite stop: the same path as Ctrl-C, records stay whole
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in TF_COMMANDS and not args.debug:
+        import_tf_quietly()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except LfwSiameseError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

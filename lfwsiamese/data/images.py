@@ -1,0 +1,161 @@
+"""Images as uint8 arrays: decoding, the crop and resize a config asks for, and the on-disk cache."""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..config import DataConfig
+from ..errors import DataError
+from ..files import atomic_save_npy
+from .check import list_images
+from .paths import ENV_CACHE, FRAME, cache_dir, images_dir, require_data_dir
+from .protocols import ImageRef, Pair
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Crop box in the 250x250 frame (or none), output side. Part of the cache key."""
+
+    crop: tuple[int, ...] = ()
+    size: int = 105
+
+    @classmethod
+    def of(cls, data: DataConfig) -> "Preprocess":
+        """The preprocessing a config's data section asks for: the one way from a config to a Preprocess."""
+        return cls(tuple(data.crop), data.size)
+
+    @property
+    def key(self) -> str:
+        c = "full" if not self.crop else "c" + "-".join(map(str, self.crop))
+        return f"{c}_s{self.size}"
+
+
+def preprocess_image(img: Image.Image, pre: Preprocess, source: str = "<image>", warn: bool = True) -> np.ndarray:
+    """Any PIL image -> uint8 (size, size) grayscale, as in training: L mode, crop, Pillow's default resize."""
+    if img.mode not in ("L",):
+        if warn:
+            warnings.warn(f"{source}: mode {img.mode} converted to 8-bit grayscale (LFW-a is grayscale)", stacklevel=2)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            hi = arr.max() if arr.size and arr.max() > 0 else 1.0
+            img = Image.fromarray(np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8), "L")
+        elif img.mode in ("P", "PA", "LA", "RGBA", "1", "CMYK", "YCbCr", "RGB", "F", "HSV", "LAB"):
+            if img.mode in ("P", "PA"):
+                img = img.convert("RGBA")
+            img = img.convert("L")
+        else:
+            img = img.convert("L")
+    if img.size != (FRAME, FRAME):
+        if warn:
+            warnings.warn(f"{source}: size {img.size[0]}x{img.size[1]} is not an aligned 250x250 LFW-a face; resized to 250x250", stacklevel=2)
+        img = img.resize((FRAME, FRAME))
+    if pre.crop:
+        img = img.crop(tuple(pre.crop))
+    if img.size != (pre.size, pre.size):
+        img = img.resize((pre.size, pre.size))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_image(path: str | os.PathLike, pre: Preprocess = Preprocess(), warn: bool = True) -> np.ndarray:
+    """One image file -> preprocessed uint8 array; a missing, empty or corrupt file names its path."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file (0 bytes); re-fetch it with `lfwsiamese data fetch`")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return preprocess_image(img, pre, str(path), warn=warn)
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image Pillow can read (JPEG or PNG expected)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: corrupt or truncated image ({e})") from None
+
+
+def _load_chunk(args: tuple[str, list[str], Preprocess]) -> np.ndarray:
+    root, rels, pre = args
+    out = np.empty((len(rels), pre.size, pre.size), np.uint8)
+    for k, rel in enumerate(rels):
+        out[k] = load_image(Path(root) / rel, pre, warn=False)
+    return out
+
+
+@dataclass
+class ImageStore:
+    """All images of a data folder as one uint8 array, with a relpath -> row index."""
+
+    paths: list[str]
+    array: np.ndarray  # (N, size, size) uint8
+    pre: Preprocess
+
+    def __post_init__(self) -> None:
+        self.index = {p: i for i, p in enumerate(self.paths)}
+
+    def row(self, ref: ImageRef) -> int:
+        try:
+            return self.index[ref.relpath]
+        except KeyError:
+            raise DataError(f"image {ref.relpath} is not in the data folder; check it with `lfwsiamese data check`") from None
+
+    def rows(self, pairs: Sequence[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = np.fromiter((self.row(p.a) for p in pairs), np.int32, len(pairs))
+        b = np.fromiter((self.row(p.b) for p in pairs), np.int32, len(pairs))
+        y = np.fromiter((p.label for p in pairs), np.float32, len(pairs))
+        return a, b, y
+
+    def get(self, ref: ImageRef) -> np.ndarray:
+        return self.array[self.row(ref)]
+
+
+def load_images(data: str | os.PathLike | None = None, pre: Preprocess = Preprocess(), workers: int | None = None,
+                progress: bool = True, use_cache: bool = True) -> ImageStore:
+    """Every image, preprocessed, as uint8. The first load decodes on all cores; later loads read the cache."""
+    data_dir = require_data_dir(data)
+    root = images_dir(data_dir)
+    paths = list_images(data_dir)
+    if not paths:
+        raise DataError(f"{root}: no images named <Name>/<Name>_NNNN.jpg found")
+    stats = hashlib.sha256()
+    for rel in paths:
+        st = (root / rel).stat()
+        stats.update(f"{rel}:{st.st_size}:{int(st.st_mtime)}\n".encode())
+    key = hashlib.sha256(f"{root.resolve()}|{stats.hexdigest()}|{pre.key}|v1".encode()).hexdigest()[:16]
+    cfile = cache_dir() / f"images-{pre.key}-{key}.npy"
+    if use_cache and cfile.is_file():
+        try:
+            arr = np.load(cfile, allow_pickle=False)
+            if arr.shape == (len(paths), pre.size, pre.size) and arr.dtype == np.uint8:
+                return ImageStore(paths, arr, pre)
+        except (OSError, ValueError, EOFError):  # np.load raises EOFError on an empty file
+            pass  # a damaged cache is rebuilt below
+    workers = workers or min(os.cpu_count() or 1, 8)
+    chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+    parts: list[np.ndarray] = []
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(paths), desc=f"decoding images ({pre.key})", unit="img", disable=not progress)
+    if workers > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(workers) as ex:
+            for part in ex.map(_load_chunk, [(str(root), c, pre) for c in chunks]):
+                parts.append(part)
+                bar.update(len(part))
+    else:
+        for c in chunks:
+            parts.append(_load_chunk((str(root), c, pre)))
+            bar.update(len(c))
+    bar.close()
+    arr = np.concatenate(parts)
+    if use_cache:
+        try:
+            atomic_save_npy(cfile, arr)
+        except OSError as e:
+            warnings.warn(f"could not write the image cache {cfile} ({e}); set {ENV_CACHE} to a writable folder", stacklevel=2)
+    return ImageStore(paths, arr, pre)
