@@ -21,6 +21,7 @@ ONESHOT_PLANS ?= reproduction improved
 BOOK_PLANS ?= precision init lr batch epochs ablation view2
 
 .PHONY: book test install data records notebooks html pytest nbval clean-book
+.DEFAULT_GOAL := install
 
 $(VENV)/.installed: pyproject.toml
 	$(if $(PYTHON),,$(error $(NO_PYTHON)))
@@ -31,7 +32,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[book,test]"
 	touch $@
 
-install: $(VENV)/.installed
+# JupyterLab settings for this environment: open Markdown (.md, the chapters' MyST sources) with
+# jupytext's notebook view by default. A defaults override in the environment's overrides.d, so the
+# user's own overrides.json and settings are left alone (and still win).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/lfwsiamese.json
+$(LAB_OVERRIDES): book/jupyterlab-overrides.json $(VENV)/.installed
+	mkdir -p $(@D)
+	cp $< $@
+
+install: $(VENV)/.installed $(LAB_OVERRIDES)
 
 # The data: found by the rule --data / $$LFWSIAMESE_DATA / data/lfwa, else downloaded into data/lfwa.
 data: install
