@@ -1,5 +1,18 @@
 # Task runner. Both entry points create the virtual environment they need (.venv) on a fresh machine.
-PYTHON ?= python3.11
+
+# The Python that creates .venv: PYTHON=... if given (command line or environment), else the newest
+# supported one on PATH that runs. Each candidate is run, not only looked up: version managers (pyenv,
+# asdf) leave shims on PATH for versions that are installed but not selected, and those exit with an
+# error. Supported: pyproject.toml's requires-python (tests/test_makefile.py keeps the two in step).
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PYTHON_CANDIDATES := $(SUPPORTED_PYTHONS:%=python%) python3
+PYTHON_OK := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do "$$p" -c '$(PYTHON_OK)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+endif
+NO_PYTHON := No supported Python found. This project needs Python 3.11, 3.12 or 3.13; looked on PATH for \
+  $(PYTHON_CANDIDATES) and ran each (a name that fails to run, such as a pyenv shim of a version not \
+  selected, does not count). Install one of them, or name one, as in: make test PYTHON=/path/to/python3.12
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
@@ -8,14 +21,26 @@ ONESHOT_PLANS ?= reproduction improved
 BOOK_PLANS ?= precision init lr batch epochs ablation view2
 
 .PHONY: book test install data records notebooks html pytest nbval clean-book
+.DEFAULT_GOAL := install
 
 $(VENV)/.installed: pyproject.toml
+	$(if $(PYTHON),,$(error $(NO_PYTHON)))
+	@$(PYTHON) -c '$(PYTHON_OK)' || { echo "PYTHON=$(PYTHON) does not run or is not Python 3.11, 3.12 or 3.13." >&2; exit 1; }
+	@echo "Creating $(VENV) with $(PYTHON) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[book,test]"
 	touch $@
 
-install: $(VENV)/.installed
+# JupyterLab settings for this environment: open Markdown (.md, the chapters' MyST sources) with
+# jupytext's notebook view by default. A defaults override in the environment's overrides.d, so the
+# user's own overrides.json and settings are left alone (and still win).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/lfwsiamese.json
+$(LAB_OVERRIDES): book/jupyterlab-overrides.json $(VENV)/.installed
+	mkdir -p $(@D)
+	cp $< $@
+
+install: $(VENV)/.installed $(LAB_OVERRIDES)
 
 # The data: found by the rule --data / $$LFWSIAMESE_DATA / data/lfwa, else downloaded into data/lfwa.
 data: install

@@ -21,5 +21,7 @@ def test_environment_yml_names_the_same_packages_as_pyproject() -> None:
     assert {_name(r) for r in wanted} == {_name(p) for p in pip}
     # same version ranges, not only the same names
     assert {r.replace(" ", "") for r in wanted} == {p.replace(" ", "") for p in pip}
-    assert any(l.strip() == "- python=3.11" for l in lines)
+    # the same supported Pythons (3.11 to 3.13) as requires-python
+    assert py["requires-python"] == ">=3.11,<3.14"
+    assert sum(l.strip() == "- python" + py["requires-python"] for l in lines) == 1
     assert "-e ." in (ROOT / "environment.yml").read_text()
