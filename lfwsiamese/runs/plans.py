@@ -114,6 +114,21 @@ def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
             for s in seeds for step, ov in ABLATION_STEPS.items()]
 
 
+#: The accuracy search (issue 14): each candidate is `improved` plus these overrides, trained with seed 0 and
+#: compared on validation people only; all of them, in the order they were tried, count as candidates searched.
+SEARCH_CANDIDATES: tuple[dict[str, str], ...] = (
+    {"train.loss": "npair"},
+    {"train.loss": "npair", "train.loss_margin": "0.2", "train.loss_scale": "32"},
+    {"train.loss": "npair", "train.batch_size": "128", "data.pairs_per_epoch": "8192"},
+    {"train.loss": "npair", "train.epochs": "50"},
+)
+
+
+def plan_search(seed: int = 0) -> list[ExperimentConfig]:
+    """Every candidate of the accuracy search, named `search-npair` (so none is ever a default model)."""
+    return [with_overrides(get_config("improved", seed=seed), {"name": "search-npair", **ov}) for ov in SEARCH_CANDIDATES]
+
+
 def view2_configs(cfg: ExperimentConfig, folds: tuple[int, ...] = tuple(range(10))) -> list[ExperimentConfig]:
     """The runs of LFW's View 2 protocol for a config: one per test fold, trained on the nine other folds."""
     bad = [f for f in folds if not 0 <= f <= 9]
@@ -136,6 +151,7 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "init": plan_init,
     "view2": plan_view2,
     "ablation": plan_ablation,
+    "search": plan_search,
 }
 
 

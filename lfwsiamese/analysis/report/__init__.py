@@ -22,6 +22,7 @@ from .plans import (
     total_record_hours,
     train_missing_default,
 )
+from .search import describe_overrides, search_sentence, search_table
 from .sentences import ablation_sentence, ablation_verdicts, view2_sentence
 from .stats import (
     best_epochs,
@@ -55,4 +56,4 @@ from .tables import (
     view2_table,
 )
 
-__all__ = ['as_pairs', 'TEST_ACC', 'TEST_ACC_05', 'TEST_AUC', 'TEST_EER', 'VAL_ACC', 'VAL_AUC', 'EPOCHS', 'FIT_S', 'REFERENCE_REPORTED', 'PEERS_DEVTEST', 'LFW_VIEW2_VERIFIED', 'early_stop_epoch', 'chosen_value', 'paired_accuracy_se', 'error_overlap', 'best_epochs', 'pairs_summary', 'people_summary', 'split_comparison', 'METRIC_COLUMNS', 'run_table', 'top_pairs', 'stopping_table', 'epochs_table', 'EPOCH_METRICS', 'epochs_summary', 'choice_summary', 'bench_table', 'config_diff', 'oneshot_table', 'view2_table', 'config_value', 'SWEEP_METRICS', 'sweep_table', 'ablation_table', 'model_ablation', 'view2_comparison', 'peers_table', 'mean_sd', 'mean_difference', 'ablation_verdicts', 'ablation_sentence', 'view2_sentence', 'ENV_TRAIN_MISSING', 'train_missing_default', 'plan_records', 'plan_progress', 'plan_times', 'total_record_hours']
+__all__ = ['describe_overrides', 'search_sentence', 'search_table', 'as_pairs', 'TEST_ACC', 'TEST_ACC_05', 'TEST_AUC', 'TEST_EER', 'VAL_ACC', 'VAL_AUC', 'EPOCHS', 'FIT_S', 'REFERENCE_REPORTED', 'PEERS_DEVTEST', 'LFW_VIEW2_VERIFIED', 'early_stop_epoch', 'chosen_value', 'paired_accuracy_se', 'error_overlap', 'best_epochs', 'pairs_summary', 'people_summary', 'split_comparison', 'METRIC_COLUMNS', 'run_table', 'top_pairs', 'stopping_table', 'epochs_table', 'EPOCH_METRICS', 'epochs_summary', 'choice_summary', 'bench_table', 'config_diff', 'oneshot_table', 'view2_table', 'config_value', 'SWEEP_METRICS', 'sweep_table', 'ablation_table', 'model_ablation', 'view2_comparison', 'peers_table', 'mean_sd', 'mean_difference', 'ablation_verdicts', 'ablation_sentence', 'view2_sentence', 'ENV_TRAIN_MISSING', 'train_missing_default', 'plan_records', 'plan_progress', 'plan_times', 'total_record_hours']

@@ -1,0 +1,57 @@
+"""The accuracy search: every candidate tried, compared on validation people only, and the one chosen.
+
+Selection on validation inflates the winner's validation accuracy (it is the maximum of several noisy numbers), so
+the chosen recipe is re-trained on fresh seeds for the numbers the book reports; this table is only the choice.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from ...records.store import Record
+from .columns import EPOCHS, FIT_S, VAL_ACC, VAL_AUC
+
+
+def describe_overrides(overrides: Mapping[str, object], base: str = "improved") -> str:
+    """`{"train.loss": "npair"}` -> 'improved + train.loss=npair'."""
+    return base + "".join(f" + {k}={v}" for k, v in overrides.items())
+
+
+def search_table(records: Sequence[Record | None], candidates: Sequence[Mapping[str, object]],
+                 base: str = "improved") -> pd.DataFrame:
+    """One row per candidate, in the order tried (None = not trained yet); `chosen` marks the best validation
+    accuracy among the trained ones (ties: the cheaper run, then the earlier). No test number appears here."""
+    if len(records) != len(candidates):
+        raise ValueError(f"{len(records)} records for {len(candidates)} candidates")
+    rows = []
+    for k, (rec, ov) in enumerate(zip(records, candidates)):
+        row: dict[str, object] = {"candidate": k + 1, "recipe": describe_overrides(ov, base)}
+        if rec is None:
+            row.update({VAL_ACC: float("nan"), VAL_AUC: float("nan"), EPOCHS: float("nan"), FIT_S: float("nan"),
+                        "run": "(not trained)"})
+        else:
+            m = rec.metrics
+            row.update({VAL_ACC: m["val"]["accuracy"], VAL_AUC: m["val"]["auc"], EPOCHS: m["epochs_run"],
+                        FIT_S: m["fit_seconds"], "run": rec.path.name})
+        rows.append(row)
+    t = pd.DataFrame(rows)
+    t["chosen"] = ""
+    done = t[t["run"] != "(not trained)"]
+    if len(done):
+        best = done.sort_values([VAL_ACC, VAL_AUC, FIT_S, "candidate"], ascending=[False, False, True, True]).index[0]
+        t.loc[best, "chosen"] = "<- chosen on validation"
+    return t
+
+
+def search_sentence(table: pd.DataFrame) -> str:
+    """How many candidates were tried and which one validation chose, for the chapter's prose."""
+    done = table[table["run"] != "(not trained)"]
+    n, planned = len(done), len(table)
+    if not n:
+        return f"None of the {planned} planned candidates has been trained yet."
+    best = done[done["chosen"] != ""].iloc[0]
+    left = f" ({planned - n} more planned, not trained yet)" if n < planned else ""
+    return (f"{n} candidate{'s were' if n != 1 else ' was'} tried{left}, each with seed 0 and compared on validation "
+            f"people only; the best validation accuracy, {best[VAL_ACC]:.3f} (AUC {best[VAL_AUC]:.3f}), is candidate "
+            f"{int(best['candidate'])}: {best['recipe']}.")

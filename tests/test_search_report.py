@@ -1,0 +1,35 @@
+"""The search table picks its winner on validation alone and counts every candidate."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+from lfwsiamese.analysis.report.search import (
+    describe_overrides,
+    search_sentence,
+    search_table,
+)
+
+
+def _rec(name: str, val: float, auc: float, fit: float, test: float) -> SimpleNamespace:
+    return SimpleNamespace(path=Path(name), metrics={"val": {"accuracy": val, "auc": auc}, "test": {"accuracy": test},
+                                                     "epochs_run": 25, "fit_seconds": fit})
+
+
+def test_winner_is_chosen_on_validation_never_on_test() -> None:
+    cands = [{"train.loss": "npair"}, {"train.epochs": 50}, {"train.batch_size": 128}]
+    recs = [_rec("a", 0.90, 0.95, 100, test=0.99), _rec("b", 0.91, 0.95, 200, test=0.50), None]
+    t = search_table(recs, cands)
+    assert t.loc[t["chosen"] != "", "run"].tolist() == ["b"]  # the best validation, although its test is worst
+    assert "test" not in " ".join(t.columns)
+    assert math.isnan(t.loc[2, "val acc"]) and t.loc[2, "run"] == "(not trained)"
+    s = search_sentence(t)
+    assert s.startswith("2 candidates were tried (1 more planned, not trained yet)") and "candidate 2" in s
+    assert describe_overrides(cands[1]) == "improved + train.epochs=50"
+
+
+def test_ties_go_to_the_cheaper_run() -> None:
+    t = search_table([_rec("slow", 0.9, 0.95, 300, 0.8), _rec("fast", 0.9, 0.95, 100, 0.8)], [{}, {}])
+    assert t.loc[t["chosen"] != "", "run"].tolist() == ["fast"]
+    assert search_sentence(search_table([None], [{}])) == "None of the 1 planned candidates has been trained yet."
