@@ -113,3 +113,18 @@ def test_tiny_npair_run_learns_records_and_resumes_identically(tmp_path) -> None
     assert resumed.metrics["resumed"] is True
     np.testing.assert_allclose(resumed.scores["score"], full.scores["score"], rtol=0, atol=1e-6)
     assert resumed.metrics["test"] == full.metrics["test"]
+
+
+@pytest.mark.slow
+def test_whitening_study_reads_validation_only_and_is_stored(tmp_path) -> None:
+    from lfwsiamese.analysis.postprocess import whitening_study
+    data = str(make_dataset(tmp_path / "synth", n_people=40, per_person=4, singles=4))
+    rec = train_run(tiny_npair(epochs=2), data=data, results=tmp_path / "r", progress=False)
+    df = whitening_study(rec.path, dims=(4, 8, 1000), data=data)
+    assert df["space"].tolist()[:2] == ["raw cosine", "centred on training people"]
+    assert set(df["dims"]) == {16, 4, 8}  # 1000 > the embedding size: skipped
+    assert df["val_accuracy"].between(0, 1).all() and df["val_auc"].between(0, 1).all()
+    # the raw row is the record's own validation (without the fitted head: a monotone map, same AUC)
+    assert df.loc[0, "val_auc"] == pytest.approx(rec.metrics["val"]["auc"], abs=0.02)
+    stored = (rec.path / "whitening.csv").read_text()
+    assert stored.splitlines()[0] == "space,dims,whiten,val_accuracy,val_auc,val_eer"
