@@ -33,3 +33,16 @@ def test_ties_go_to_the_cheaper_run() -> None:
     t = search_table([_rec("slow", 0.9, 0.95, 300, 0.8), _rec("fast", 0.9, 0.95, 100, 0.8)], [{}, {}])
     assert t.loc[t["chosen"] != "", "run"].tolist() == ["fast"]
     assert search_sentence(search_table([None], [{}])) == "None of the 1 planned candidates has been trained yet."
+
+
+def test_labelled_histories_draws_one_line_per_record_and_names_a_missing_metric() -> None:
+    import pandas as pd
+    import pytest
+
+    from lfwsiamese.analysis.plots import labelled_histories
+    a = SimpleNamespace(history=pd.DataFrame({"epoch": [0, 1, 2], "val_auc": [0.7, 0.8, 0.85]}))
+    b = SimpleNamespace(history=pd.DataFrame({"epoch": [0, 1], "val_auc": [0.6, 0.9]}))
+    fig = labelled_histories({"a": a, "b": b})
+    assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [3, 2]
+    with pytest.raises(ValueError, match="'val_loss' is not in the history of \\['a', 'b'\\]"):
+        labelled_histories({"a": a, "b": b}, "val_loss")

@@ -1,7 +1,7 @@
 """Figures for the book: each function takes records or data and returns a matplotlib Figure."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -269,3 +269,15 @@ def sweep_histories(records: Sequence[Record], key: str, metric: str = "val_accu
         ax.plot(g.index + 1, g.to_numpy(), marker="o", ms=3, color=cmap(k / max(len(values) - 1, 1)), label=f"{v:g}")
     return _finish(fig, ax, "epoch", f"{metric} (mean over seeds)", fontsize=7, title=key.split(".")[-1],
                    title_fontsize=7, ncol=2)
+
+
+def labelled_histories(curves: Mapping[str, Record], metric: str = "val_auc") -> plt.Figure:
+    """Per-epoch `metric` of one record per label (for example the candidates of a search), one line each."""
+    missing = [label for label, r in curves.items() if metric not in r.history.columns]
+    if missing:
+        raise ValueError(f"{metric!r} is not in the history of {missing}; choose a metric every record logs")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, r in curves.items():
+        h = r.history
+        ax.plot(h["epoch"] + 1, h[metric], marker="o", ms=3, label=label)
+    return _finish(fig, ax, "epoch", metric, fontsize=7)
