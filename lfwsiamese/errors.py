@@ -33,3 +33,8 @@ class RunError(LfwSiameseError):
 
 class RunLockedError(RunError):
     """Another process is training this run right now."""
+
+
+class OutputError(LfwSiameseError, OSError):
+    """An output location cannot be used (a file where a folder belongs, a folder that cannot be created or
+    written) or a write failed (a full disk): the message names the path, where it came from and what to do."""

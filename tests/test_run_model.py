@@ -14,6 +14,7 @@ import pytest
 from lfwsiamese.errors import RunError
 from lfwsiamese.models.towers import build_siamese
 from lfwsiamese.records import store as E
+from lfwsiamese.training.callbacks import backup_epoch
 from lfwsiamese.training.run import train_run
 from tests.synth import make_dataset, tiny_config
 
@@ -67,9 +68,9 @@ def test_sigterm_leaves_a_resumable_run_and_the_cli_exits_cleanly(record, tmp_pa
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=os.getcwd(), stderr=subprocess.PIPE, text=True)
     run_dir = E.run_dir_for(tiny_config(epochs=40, early_stopping=False, test_each_epoch=False), tmp_path)
     deadline = time.time() + 120
-    while time.time() < deadline and not (run_dir / "_backup" / "training_metadata.json").exists():
+    while time.time() < deadline and not backup_epoch(run_dir):
         time.sleep(0.2)
-    assert (run_dir / "_backup" / "training_metadata.json").exists(), "no epoch finished in time"
+    assert backup_epoch(run_dir), "no epoch finished in time"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

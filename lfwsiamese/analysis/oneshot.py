@@ -19,7 +19,7 @@ from ..data.images import ImageStore, Preprocess, load_image
 from ..data.paths import images_dir, require_data_dir, splits_dir
 from ..data.protocols import ImageRef
 from ..errors import DataError, LfwSiameseError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, check_writable_file, write_errors
 
 COLUMNS = ["method", "N", "accuracy", "ci95_low", "ci95_high", "n_trials", "seed"]
 DEFAULT_WAYS = (5, 10, 20)
@@ -237,6 +237,9 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
     if run_dir is not None:
         from ..records.store import load_record, load_run_model
         rec = load_record(run_dir)
+        table = Path(rec.path) / "oneshot.csv"
+        check_writable_file(table, f"one-shot table {table}", "oneshot writes it into the run folder: make that "
+                            "writable, or copy the run folder somewhere writable and pass it as --run")
         model = load_run_model(run_dir)
         pre = Preprocess.of(rec.config.data)
         scale = rec.config.data.pixel_scale
@@ -254,5 +257,7 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
             rows.append({"method": "siamese", "N": n, **nway_accuracy(model_scores(model, store, scale), trials), "seed": seed})
     df = pd.DataFrame(rows, columns=COLUMNS)
     if rec is not None:
-        atomic_write_text(Path(rec.path) / "oneshot.csv", df.to_csv(index=False))
+        table = Path(rec.path) / "oneshot.csv"
+        with write_errors(table, "the table was not stored; free space on that disk and rerun"):
+            atomic_write_text(table, df.to_csv(index=False))
     return df

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.images import Preprocess, load_image
 from ..errors import DataError, LfwSiameseError, RunError
-from ..files import atomic_write_bytes
+from ..files import atomic_write_bytes, check_writable_file, write_errors
 from ..records.store import (
     Record,
     is_complete,
@@ -200,7 +200,7 @@ def check_out_path(out: str | os.PathLike) -> Path:
         raise LfwSiameseError(f"--out {out}: unknown format {out.suffix or '(no extension)'!r}; name it *.npz or *.csv")
     if out.is_dir():
         raise LfwSiameseError(f"--out {out}: is a folder; give a file name ending in .npz or .csv")
-    return out
+    return check_writable_file(out, f"--out {out}", "give --out a file in a folder you can write")
 
 
 def write_embeddings(out: str | os.PathLike, paths: Sequence[str], embeddings: np.ndarray) -> Path:
@@ -218,7 +218,8 @@ def write_embeddings(out: str | os.PathLike, paths: Sequence[str], embeddings: n
         bio = io.BytesIO()
         np.savez(bio, paths=np.array(list(paths), dtype=str), embeddings=emb)
         data = bio.getvalue()
-    atomic_write_bytes(out, data)
+    with write_errors(out, "nothing was written to it; free space on that disk (or choose another --out) and rerun"):
+        atomic_write_bytes(out, data)
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import LfwSiameseError
-from ..files import atomic_write_json
+from ..files import atomic_write_json, check_writable_file, write_errors
 
 
 def quiet_tf() -> None:
@@ -86,9 +86,10 @@ def warn_if_dirty() -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = _config_from_args(args)
-    from ..records.store import find_record
+    from ..records.store import find_record, require_results_dir
     from ..runs.experiments import load_or_run
     if find_record(cfg, args.results) is None:
+        require_results_dir(args.results)  # before the data are loaded
         warn_if_dirty()
     rec = load_or_run(cfg, data=args.data, results=args.results, progress=not args.quiet)
     _print_record(rec)
@@ -223,6 +224,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..records.provenance import environment
     from ..training.bench import format_ablation, format_table, run_ablation, run_bench
     progress = not (args.quiet or args.json)
+    out = None
+    if args.out:  # before the benchmark, not after minutes of it
+        out = check_writable_file(args.out, f"--out {args.out}", "give --out a file in a folder you can write, "
+                                  "e.g. --out results/bench/cpu.json")
     if args.ablation:
         res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
         res["env"] = environment("per variant", False)
@@ -233,8 +238,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         bn_fused=not args.keras_bn)
         res["env"] = environment(res["ours"]["precision"], args.jit)
         fmt = format_table
-    if args.out:
-        atomic_write_json(Path(args.out), res)
+    if out is not None:
+        with write_errors(out, "nothing was written to it; free space on that disk (or choose another --out) and rerun"):
+            atomic_write_json(out, res)
     if args.json:
         print(fmt(res), file=sys.stderr)
         print(json.dumps(res, indent=2))

@@ -1,6 +1,8 @@
 """The record of a run: its folder, its files (written through `files.atomic_write`), the lock, reading and finding.
 
 A record is complete when `metrics.json` exists; it is written last, so a reader never sees a half-written record.
+The results folder is checked before training (`require_results_dir`); a write that fails (a full disk) stops the
+run with one OutputError naming the file, before `metrics.json`, and the rerun resumes from the last checkpoint.
 """
 from __future__ import annotations
 
@@ -19,12 +21,15 @@ from ..config import ExperimentConfig
 from ..data.paths import project_root
 from ..data.protocols import ImageRef, Pair
 from ..errors import RunError, RunLockedError
-from ..files import atomic_write_json, atomic_write_text
+from ..files import atomic_write_json, atomic_write_text, check_writable_dir, write_errors
 from .provenance import Provenance
 from .schema import RECORD_FILES, SCORE_COLUMNS, RunMetrics
 
 ENV_RESULTS = "LFWSIAMESE_RESULTS"
 
+#: What a run that could not write a file leaves, and what to do: the tail of every such error.
+RESUME_HINT = ("the run stopped and wrote no metrics.json; free space on that disk (or make it writable) and rerun the "
+               "same command: it resumes from the last epoch it checkpointed whole")
 
 
 def results_dir(results: str | os.PathLike | None = None) -> Path:
@@ -35,6 +40,30 @@ def results_dir(results: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else project_root() / "results"
 
 
+def results_source(results: str | os.PathLike | None = None) -> str:
+    """Where `results_dir` took the folder from, as the user set it: --results, $LFWSIAMESE_RESULTS or the default."""
+    if results:
+        return "--results"
+    return ENV_RESULTS if os.environ.get(ENV_RESULTS) else "the default results/ in the project"
+
+
+def require_results_dir(results: str | os.PathLike | None = None) -> Path:
+    """The results folder, checked before any long work: its runs/ folder exists (created if missing) and takes files.
+
+    Otherwise one OutputError names the folder, where it came from and what to do, and nothing is written there.
+    """
+    base = results_dir(results)
+    source = results_source(results)
+    if source == "--results":
+        fix = "pass --results a folder you can write (it is created if missing)"
+    elif source == ENV_RESULTS:
+        fix = f"point {ENV_RESULTS} at a folder you can write (it is created if missing), or unset it to use results/"
+    else:
+        fix = f"pass --results or set {ENV_RESULTS} to a folder you can write"
+    check_writable_dir(base / "runs", f"results folder {base} (from {source})", fix, top=base)
+    return base
+
+
 def run_dir_for(cfg: ExperimentConfig, results: str | os.PathLike | None = None) -> Path:
     return results_dir(results) / "runs" / cfg.run_name
 
@@ -43,12 +72,13 @@ def run_dir_for(cfg: ExperimentConfig, results: str | os.PathLike | None = None)
 def run_lock(run_dir: Path) -> Iterator[None]:
     """An exclusive lock on a run folder, so two processes never train (and write) the same record."""
     from filelock import FileLock, Timeout
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise RunLockedError(f"{run_dir} is being trained by another process (lock {run_dir}.lock); wait for it or remove the lock if that process is gone") from None
+    with write_errors(str(run_dir) + ".lock", RESUME_HINT):
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # (an OSError too: told apart here)
+            raise RunLockedError(f"{run_dir} is being trained by another process (lock {run_dir}.lock); wait for it or remove the lock if that process is gone") from None
     try:
         yield
     finally:
@@ -114,32 +144,47 @@ class RunOutput:
     save_model: Callable[[Path], None] | None = None  # writes model.keras to the path it is given
 
 
+def _text(path: Path, text: str) -> None:
+    with write_errors(path, RESUME_HINT):
+        atomic_write_text(path, text)
+
+
+def _json(path: Path, obj: Any) -> None:
+    with write_errors(path, RESUME_HINT):
+        atomic_write_json(path, obj)
+
+
 def start_record(run_dir: Path, cfg: ExperimentConfig, provenance: Provenance) -> None:
     """What is known when training starts: the config and, for a dirty tree, the code patch it runs."""
-    atomic_write_text(run_dir / "config.json", cfg.to_json() + "\n")
+    _text(run_dir / "config.json", cfg.to_json() + "\n")
     if provenance.dirty:
-        atomic_write_text(run_dir / "code.patch", provenance.patch)
+        _text(run_dir / "code.patch", provenance.patch)
     else:
         (run_dir / "code.patch").unlink(missing_ok=True)
 
 
 def write_record(run_dir: Path, out: RunOutput) -> Record:
-    """Every file of the record, each atomically, `metrics.json` last: a reader sees a complete record or none."""
-    atomic_write_text(run_dir / "config.json", out.config.to_json() + "\n")
-    atomic_write_text(run_dir / "history.csv", out.history.to_csv(index=False))
-    atomic_write_text(run_dir / "scores.csv", scores_frame(out.test_pairs, out.test_scores).to_csv(index=False))
-    atomic_write_text(run_dir / "val_scores.csv", scores_frame(out.val_pairs, out.val_scores).to_csv(index=False))
-    atomic_write_json(run_dir / "env.json", out.env)
+    """Every file of the record, each atomically, `metrics.json` last: a reader sees a complete record or none.
+
+    A write that fails raises an OutputError naming the file; `metrics.json` is then not written and the run's
+    checkpoint (`_backup/`) stays, so the rerun resumes (without training again) and writes the same record.
+    """
+    _text(run_dir / "config.json", out.config.to_json() + "\n")
+    _text(run_dir / "history.csv", out.history.to_csv(index=False))
+    _text(run_dir / "scores.csv", scores_frame(out.test_pairs, out.test_scores).to_csv(index=False))
+    _text(run_dir / "val_scores.csv", scores_frame(out.val_pairs, out.val_scores).to_csv(index=False))
+    _json(run_dir / "env.json", out.env)
     if out.weights is not None:
-        atomic_write_json(run_dir / "weights.json", out.weights)
+        _json(run_dir / "weights.json", out.weights)
     if out.save_model is not None:
         tmp = run_dir / ".model.tmp.keras"  # Keras wants the suffix; renamed into place when whole
         try:
-            out.save_model(tmp)
-            os.replace(tmp, run_dir / "model.keras")
+            with write_errors(run_dir / "model.keras", RESUME_HINT):
+                out.save_model(tmp)
+                os.replace(tmp, run_dir / "model.keras")
         finally:
             tmp.unlink(missing_ok=True)
-    atomic_write_json(run_dir / "metrics.json", out.metrics)  # last: its presence marks the record complete
+    _json(run_dir / "metrics.json", out.metrics)  # last: its presence marks the record complete
     shutil.rmtree(run_dir / "_backup", ignore_errors=True)
     return load_record(run_dir)
 

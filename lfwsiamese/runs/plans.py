@@ -8,9 +8,9 @@ from dataclasses import replace
 from typing import Callable
 
 from ..config import ExperimentConfig, with_overrides
-from ..errors import ConfigError, LfwSiameseError, RunLockedError
+from ..errors import ConfigError, LfwSiameseError, OutputError, RunLockedError
 from ..recipes import get_config
-from ..records.store import Record, find_record
+from ..records.store import Record, find_record, require_results_dir
 from .experiments import load_or_run
 
 LR_GRID = (5e-6, 1e-5, 3e-5, 5e-5, 7e-5, 1e-4, 1e-3)
@@ -168,8 +168,11 @@ def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLik
     """Every run of `cfgs`, in order; finished records are skipped, a run locked by another process too.
 
     A run that fails (a diverged loss, say) is reported and the sweep goes on to the next one, so one bad
-    point does not stop hours of queued work; the failures are raised together at the end."""
+    point does not stop hours of queued work; the failures are raised together at the end. A results folder that
+    cannot be written is refused before the first run, and a write that fails (a full disk) stops the sweep."""
     done = [c for c in cfgs if find_record(c, results) is not None]
+    if not dry_run and len(done) < len(cfgs):
+        require_results_dir(results)
     print(f"{label}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
     out: list[Record] = []
     failed: list[str] = []
@@ -187,6 +190,8 @@ def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLik
         except RunLockedError as e:  # locked by a concurrent sweep: leave it to that process
             print(f"  skipped: {e}", file=sys.stderr)
             continue
+        except OutputError:  # the disk, not this run: the next runs would fail the same way (a rerun skips the done)
+            raise
         except LfwSiameseError as e:
             print(f"  FAILED: {e}", file=sys.stderr)
             failed.append(f"{cfg.run_name}: {e}")

@@ -1,7 +1,6 @@
 """Callbacks that make a run resumable and its history complete."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,15 @@ from ..config import ExperimentConfig
 from ..data.images import ImageStore
 from ..evaluate import metrics
 from ..records.provenance import rss_mib
+from .checkpoint import checkpoint_callback, history_logger, latest_checkpoint
 from .optim import fit_cosine_head
 from .scoring import predict_pairs
 
 
 def backup_epoch(run_dir: Path) -> int:
     """The number of epochs a previous, interrupted process finished (0 for a fresh run)."""
-    meta = run_dir / "_backup" / "training_metadata.json"
-    try:
-        return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
-    except (ValueError, KeyError, OSError):
-        return 0
+    ck = latest_checkpoint(run_dir)
+    return ck.epoch if ck is not None else 0
 
 
 def seed_generators(model: Any) -> list:
@@ -118,8 +115,8 @@ def make_callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: Imag
                                           patience=cfg.train.es_patience, restore_best_weights=cfg.train.restore_best,
                                           verbose=1 if progress else 0))
     cbs += [
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        history_logger(run_dir / "history.csv"),  # before the checkpoint: a resumed run keeps exactly its rows
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False),
-        keras.callbacks.BackupAndRestore(str(run_dir / "_backup"), delete_checkpoint=False),
+        checkpoint_callback(run_dir),  # last: it records whether early stopping ended training at this epoch
     ]
     return cbs

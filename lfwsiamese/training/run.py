@@ -22,23 +22,26 @@ from ..data.sampling import calibration_pairs, epoch_pair_arrays, identity_group
 from ..data.splits import IdentitySplit, Split, identity_split, make_split
 from ..errors import DataError, RunError
 from ..evaluate import evaluate_scores
-from ..files import atomic_write_json, atomic_write_text
+from ..files import atomic_write_json, atomic_write_text, check_writable_file, write_errors
 from ..models.towers import build_siamese
 from ..models.weights import weight_histograms, weight_snapshot
 from ..records.provenance import Provenance, capture, environment, rss_mib
 from ..records.schema import RunMetrics
 from ..records.store import (
+    RESUME_HINT,
     Record,
     RunOutput,
     load_record,
     load_run_model,
     pairs_from_scores,
+    require_results_dir,
     run_dir_for,
     run_lock,
     start_record,
     write_record,
 )
-from .callbacks import backup_epoch, make_callbacks
+from .callbacks import make_callbacks
+from .checkpoint import FITTED, Checkpoint, latest_checkpoint, save_checkpoint
 from .optim import build_models, fit_cosine_head
 from .scoring import predict_pairs
 from .setup import setup
@@ -106,6 +109,7 @@ class Prepared:
     train_images: list[str]
     train_people: list[str]
     first_epoch: int
+    checkpoint: Checkpoint | None  # what this process resumes from
     model: Any  # what is fitted
     scorer: Any  # the Siamese model that scores pairs (`model` itself for the pair loss)
     calibration: tuple | None  # N-pair loss: training pairs on which the head is fitted
@@ -141,13 +145,15 @@ def prepare(cfg: ExperimentConfig, run_dir: Path, data: str | os.PathLike | None
         steps_per_epoch,
         training_dataset,
     )
-    first_epoch = backup_epoch(run_dir)
+    checkpoint = latest_checkpoint(run_dir)
+    first_epoch = checkpoint.epoch if checkpoint is not None else 0
     log = run_dir / "history.csv"
     if not first_epoch:  # leftovers of a run that never finished an epoch
         shutil.rmtree(run_dir / "_backup", ignore_errors=True)
         log.unlink(missing_ok=True)
     elif log.is_file():  # keep exactly the epochs the backup holds (a kill may fall between log and backup)
-        atomic_write_text(log, pd.read_csv(log).iloc[:first_epoch].to_csv(index=False))
+        with write_errors(log, RESUME_HINT):
+            atomic_write_text(log, pd.read_csv(log).iloc[:first_epoch].to_csv(index=False))
     calibration = None
     if isinstance(split, IdentitySplit):  # fresh pairs per epoch, from (seed, epoch) alone
         n_train = cfg.data.pairs_per_epoch
@@ -173,19 +179,25 @@ def prepare(cfg: ExperimentConfig, run_dir: Path, data: str | os.PathLike | None
     model, scorer = build_models(cfg, steps)
     start_record(run_dir, cfg, provenance)
     return Prepared(cfg, run_dir, store, split, test_pairs, train_ds, val_ds, steps, n_train, train_images,
-                    train_people, first_epoch, model, scorer, calibration, policy, provenance)
+                    train_people, first_epoch, checkpoint, model, scorer, calibration, policy, provenance)
 
 
 def fit(prep: Prepared, progress: bool = True, extra_callbacks: Sequence[Any] = ()) -> Fitted:
-    """Train the remaining epochs; the history is the CSV log, which covers earlier processes of a resumed run."""
+    """Train the remaining epochs; the history is the CSV log, which covers earlier processes of a resumed run.
+
+    The fitted weights are then checkpointed (`_backup/fitted`), so a run that stops before its record is whole
+    (a full disk) is scored again from them; a run whose checkpoint says training ended trains no further epoch.
+    """
     cfg, run_dir = prep.cfg, prep.run_dir
+    finished = prep.checkpoint is not None and prep.checkpoint.finished
     initial_weights = weight_snapshot(prep.scorer)  # (a resumed run rebuilds the same init from the seed)
     va, vb, vy = prep.store.rows(prep.split.val)
     callbacks = make_callbacks(cfg, run_dir, prep.model, prep.store, prep.test_pairs, progress, prep.scorer,
                                prep.calibration, (va, vb, vy))
     extras = next(c for c in callbacks if hasattr(c, "rss_seen"))
     t0 = time.perf_counter()
-    prep.model.fit(prep.train_ds, validation_data=None if prep.calibration else prep.val_ds, epochs=cfg.train.epochs,
+    prep.model.fit(prep.train_ds, validation_data=None if prep.calibration else prep.val_ds,
+                   epochs=prep.first_epoch if finished else cfg.train.epochs,  # (none left: the checkpoint is loaded)
                    shuffle=False,  # order: see pipeline
                    steps_per_epoch=prep.steps, callbacks=callbacks + list(extra_callbacks),
                    verbose=(1 if sys.stdout.isatty() else 2) if progress else 0)
@@ -196,6 +208,8 @@ def fit(prep: Prepared, progress: bool = True, extra_callbacks: Sequence[Any] = 
     hist = hist.drop_duplicates("epoch", keep="last").reset_index(drop=True)
     if prep.calibration is not None:  # (already so after the last epoch; again for a resume that trained none)
         fit_cosine_head(prep.scorer, prep.store, *prep.calibration, cfg.data.pixel_scale)
+    if not (prep.checkpoint is not None and prep.checkpoint.path.name == FITTED):
+        save_checkpoint(prep.model, run_dir, len(hist), finished=True)
     return Fitted(hist, fit_seconds, list(extras.rss_seen), initial_weights)
 
 
@@ -260,9 +274,11 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
     stored, an interrupted one resumes from its last finished epoch.
     """
     cfg.validate()
+    require_results_dir(results)  # before the data are loaded: a results path that is a file, say
     run_dir = run_dir_for(cfg, results)
     with run_lock(run_dir):
-        run_dir.mkdir(parents=True, exist_ok=True)
+        with write_errors(run_dir, RESUME_HINT):
+            run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / "metrics.json").is_file():
             return load_record(run_dir)
         prep = prepare(cfg, run_dir, data, progress)
@@ -282,6 +298,9 @@ def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None =
     rec = load_record(run_dir)
     if not rec.config.train.tta_flip:
         raise RunError(f"{rec.path}: trained with train.tta_flip=False, its scores already have no flip averaging")
+    target = Path(rec.path) / "metrics.json"
+    check_writable_file(target, f"run folder {rec.path}", "make it writable, or copy the run folder somewhere writable "
+                        "and pass that RUN_DIR")
     setup(rec.config)
     model = load_run_model(run_dir)
     store = load_images(require_data_dir(data), Preprocess.of(rec.config.data),
@@ -299,5 +318,6 @@ def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None =
                            f"{gap:.4f} > {tolerance}); the weights are not this record's: retrain it")
     res = evaluate_scores(labels["val"], plain["val"], labels["test"], plain["test"])
     metrics_ = dict(rec.metrics, without_tta=res)
-    atomic_write_json(Path(rec.path) / "metrics.json", metrics_)
+    with write_errors(target, "metrics.json is as it was (written atomically); free space on that disk and rerun"):
+        atomic_write_json(target, metrics_)
     return res
