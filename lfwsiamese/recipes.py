@@ -53,6 +53,11 @@ CONFIGS: dict[str, ExperimentConfig] = {
     # The reference computed the reference's way: float32, the tower called once per branch (the speed comparison).
     "reference-fp32": ExperimentConfig(name="reference-fp32", model=ModelConfig(fused_towers=False),
                                        train=TrainConfig(precision="float32")),
+    # The reference's own conditions, all at once: float32, the tower called once per branch, Keras' batch norm
+    # (TensorFlow's defaults, as the reference ran) and its pair-level validation (the reproduction-gap plan).
+    "reference-fp32-pairval": ExperimentConfig(name="reference-fp32-pairval", data=DataConfig(validation="pair"),
+                                               model=ModelConfig(fused_towers=False),
+                                               train=TrainConfig(precision="float32")),
     # The same network and training as "reference", computed faster: batch norm through the fused kernel.
     "reference-fast": ExperimentConfig(name="reference-fast", model=ModelConfig(bn_fused=True)),
     "improved": _improved(),

@@ -95,15 +95,23 @@ def test_sweep_errorbars_draws_numeric_and_categorical_sweeps(tmp_path) -> None:
 
 
 def test_peers_table_places_our_mean_among_the_cited_numbers(tmp_path) -> None:
+    import numpy as np
+    import pandas as pd
     import pytest
 
-    from lfwsiamese.analysis.report.literature import PEERS_DEVTEST
-    from lfwsiamese.analysis.report.tables import peers_table
-    recs = [_fake_record(tmp_path, "x", s, 0.8, v) for s, v in enumerate((0.80, 0.82))]
+    from lfwsiamese.analysis.report.comparisons import peers_table
+    from lfwsiamese.analysis.report.literature import PEER_KEYS, PEERS_DEVTEST
+    recs = [_fake_record(tmp_path / str(s), "x", s, 0.8, v) for s, v in enumerate((0.80, 0.82))]
+    for r, v in zip(recs, (0.80, 0.82)):  # scores right on the first v * 1000 pairs
+        r.path.mkdir(parents=True)
+        right = np.arange(1000) < v * 1000
+        pd.DataFrame({"name_a": ["A"] * 1000, "index_a": range(1000), "name_b": ["B"] * 1000, "index_b": range(1000),
+                      "label": 1, "score": np.where(right, 0.9, 0.1)}).to_csv(r.path / "scores.csv", index=False)
     t = peers_table({"ours": recs, "none yet": []})
     assert len(t) == len(PEERS_DEVTEST) + 1 and t.index[0] == "ours"  # sorted, best first
     assert t.loc["ours", "DevTest accuracy"] == pytest.approx(0.81)
     assert t["DevTest accuracy"].is_monotonic_decreasing
+    assert set(PEER_KEYS) == {name for name, _, _ in PEERS_DEVTEST}  # every peer has its bibliography entry
 
 
 def test_error_overlap_counts_each_pair_once(tmp_path) -> None:
@@ -249,7 +257,7 @@ def test_view2_sentence_states_the_mean_and_the_target_only_with_ten_folds(tmp_p
         r.metrics["test"]["accuracy_at_0.5"] = 0.86
         recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f))))
     s = view2_sentence(recs)
-    assert "83.5% ± 0.2%" in s and "threshold 0.5, which nothing was tuned to, the mean is 86.0%" in s and "1.5 points short of the 85%" in s and "83.0% to 84.0%" in s
+    assert "83.5% ± 0.2%" in s and "95% interval 83.1% to 83.9%" in s and "threshold 0.5, which nothing was tuned to, the mean is 86.0%" in s and "1.5 points short of the 85%" in s and "83.0% to 84.0%" in s
     assert "above the 80% set" in view2_sentence(recs, target=0.80)
     assert "9 of 10 so far" in view2_sentence(recs[:9])
 
@@ -289,16 +297,19 @@ def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None
 
     import pytest
 
+    from lfwsiamese.analysis.report.comparisons import view2_comparison
     from lfwsiamese.analysis.report.literature import LFW_VIEW2_VERIFIED
-    from lfwsiamese.analysis.report.tables import view2_comparison
     recs = []
     for f in range(10):
         r = _fake_record(tmp_path, "improved", 0, 0.8, 0.80 + 0.01 * (f % 2))
-        recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f))))
+        r = replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f, sampling="identities")))
+        recs.append(r)
     t = view2_comparison(recs)
     assert len(t) == len(LFW_VIEW2_VERIFIED) + 1
     assert t.loc["lfwsiamese: improved", "View 2 accuracy"] == pytest.approx(0.805)
     assert t.loc["lfwsiamese: improved", "SE"] == pytest.approx(0.005 * (10 / 9) ** 0.5 / 10 ** 0.5)  # sd / sqrt(10)
+    assert t.loc["lfwsiamese: improved", "protocol"] == "View 2 unrestricted (identities)"
+    assert t.loc["lfwsiamese: improved", "results-page category"] == "unrestricted, label-free outside data"
     assert "lfwsiamese: improved" not in view2_comparison(recs[:9]).index
 
 
@@ -355,3 +366,53 @@ def test_choice_summary_compares_the_choice_with_the_reference_and_rejects_a_mis
     assert row["gain"] == pytest.approx(0.03) and row["seed sd (mean over values)"] == pytest.approx(0.02)
     with pytest.raises(ValueError, match="reference value 0.001"):
         choice_summary({"learning rate": (mean, sd, 1e-3)})
+
+
+def test_model_ablation_names_each_rows_processor(tmp_path) -> None:
+    from dataclasses import replace
+
+    from lfwsiamese.analysis.report.tables import model_ablation
+    base = [replace(_fake_record(tmp_path, "improved", s, 0.8, 0.85), env={"cpu": "Intel(R) Xeon(R) Processor"})
+            for s in (0, 1)]
+    var = [replace(_fake_record(tmp_path, "improved-no-crop", 0, 0.7, 0.75), env={"cpu": "AMD EPYC"})]
+    for r in base + var:
+        r.path.mkdir(parents=True, exist_ok=True)
+        _val_scores(r.path, [0.9] * 80 + [0.1] * 20, [1] * 100)
+    t = model_ablation(base, var)
+    assert t.loc["improved (everything)", "processor"] == "Intel Xeon" and t.loc["- no-crop", "processor"] == "AMD EPYC"
+    assert t["same processor as the full model"].to_dict() == {"improved (everything)": True, "- no-crop": False}
+
+
+def test_plan_records_never_trains_and_missing_records_lists_the_commands(tmp_path, monkeypatch) -> None:
+    import inspect
+
+    import lfwsiamese.training.run as run
+    from lfwsiamese.analysis.report import plans
+    from lfwsiamese.runs.plans import PLANS, get_plan
+    monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
+    monkeypatch.setenv("LFWSIAMESE_TRAIN_MISSING", "1")  # the old switch: ignored now
+
+    def no_training(*a, **k):
+        raise AssertionError("the book trained a record")
+    monkeypatch.setattr(run, "train_run", no_training)
+    assert plans.plan_records("reproduction") == []
+    assert "train_missing" not in inspect.signature(plans.plan_records).parameters
+    t = plans.missing_records()
+    assert len(t) == len({c.run_name for p in PLANS for c in get_plan(p)})  # nothing recorded: every run missing
+    assert set(t["command"].str.split().str[2]) <= set(PLANS)
+    assert t.loc[get_plan("gap")[1].run_name, "command"] == "lfwsiamese sweep gap"  # [0] is also in `precision`
+
+
+def test_restricted_and_gap_plans() -> None:
+    from lfwsiamese.runs.plans import GAP_RECIPES, GAP_SEEDS, PLANS, get_plan, plan_ablation
+    restricted = get_plan("restricted")
+    assert [c.seed for c in restricted] == [0, 1, 2] and {c.data.sampling for c in restricted} == {"pairs"}
+    shared = {c.run_name for c in restricted} & {c.run_name for c in plan_ablation()}
+    assert len(shared) == 2  # seeds 0 and 1 are the ablation's own `pairs` runs, trained once
+    gap = get_plan("gap")
+    for name in GAP_RECIPES:
+        runs = [c for c in gap if c.name == name]
+        assert sorted(c.seed for c in runs) == list(GAP_SEEDS) and len(GAP_SEEDS) >= 10
+        assert {c.train.precision for c in runs} == {"float32"}  # one recipe, one precision
+    assert {c.data.validation for c in gap} == {"person", "pair"}
+    assert {"restricted", "gap"} <= set(PLANS)

@@ -281,3 +281,41 @@ def labelled_histories(curves: Mapping[str, Record], metric: str = "val_auc") ->
         h = r.history
         ax.plot(h["epoch"] + 1, h[metric], marker="o", ms=3, label=label)
     return _finish(fig, ax, "epoch", metric, fontsize=7)
+
+
+def seed_distribution(values: pd.DataFrame, reported: float, planned: dict[str, int] | None = None,
+                      reported_label: str = "reported by the reference", xlabel: str = "DevTest accuracy at threshold 0.5"
+                      ) -> plt.Figure:
+    """Each setup's seeds as dots on one row (a `report.seed_values` table), their mean ± sd, and a vertical line
+    at the `reported` number, so where it falls in each distribution is read off directly. Every row says how many
+    seeds it holds (of `planned`); a setup with none is drawn as an empty row that says so."""
+    import textwrap
+
+    from matplotlib.transforms import blended_transform_factory
+    setups = list(dict.fromkeys(list(planned or {}) + list(values["setup"])))  # the planned order, then any other
+    if not setups:
+        raise ValueError("no setups to draw: give seed_values of at least one group (or planned setups)")
+    fig, ax = plt.subplots(figsize=(7.5, 1.6 + 0.8 * len(setups)))
+    on_axes = blended_transform_factory(ax.transAxes, ax.transData)
+    for k, s in enumerate(setups):
+        v = values.loc[values["setup"] == s, "accuracy"].to_numpy(dtype=float)
+        y = len(setups) - 1 - k
+        if len(v):
+            ax.plot(v, np.full(len(v), y), "o", color=f"C{k}", alpha=0.75, ms=7, mec="white",
+                    label="one seed" if k == 0 else None)
+            if len(v) > 1:
+                ax.errorbar([v.mean()], [y - 0.25], xerr=[v.std(ddof=1)], fmt="D", color=f"C{k}", ms=5, capsize=3,
+                            label="mean ± sd over seeds" if k == 0 else None)
+        else:
+            ax.text(0.02, y, "no seed recorded yet", transform=on_axes, ha="left", va="center", fontsize=8, color="0.4")
+    ax.axvline(reported, color="k", ls="--", lw=1.2, label=f"{reported_label} ({reported:.3f})")
+    n = values.groupby("setup").size()
+    ax.set_yticks(range(len(setups)), ["\n".join(textwrap.wrap(s, 28)) +
+                                       f"\n({int(n.get(s, 0))} of {(planned or {}).get(s, int(n.get(s, 0)))} seeds)"
+                                       for s in reversed(setups)], fontsize=8)
+    ax.set_ylim(-0.7, len(setups) - 0.4)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig

@@ -43,7 +43,9 @@ def whitening_study(run_dir: str | os.PathLike, dims: Sequence[int] = (32, 64, 1
     """Validation accuracy (at its own best threshold), AUC and EER of raw, centred and PCA(-whitened) cosines."""
     from sklearn.decomposition import PCA
 
-    from ..training.run import protocol_data  # (analysis may use training's data preparation)
+    from ..training.run import (
+        protocol_data,  # (analysis may use training's data preparation)
+    )
     from ..training.setup import setup
     rec = load_record(run_dir)
     cfg = rec.config

@@ -21,7 +21,12 @@ from ..config import ExperimentConfig
 from ..data.paths import project_root
 from ..data.protocols import ImageRef, Pair
 from ..errors import RunError, RunLockedError
-from ..files import atomic_write_json, atomic_write_text, check_writable_dir, write_errors
+from ..files import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable_dir,
+    write_errors,
+)
 from .provenance import Provenance
 from .schema import RECORD_FILES, SCORE_COLUMNS, RunMetrics
 

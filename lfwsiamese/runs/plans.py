@@ -104,14 +104,43 @@ ABLATION_COMPONENTS: dict[str, str] = {
 }
 
 
+def ablation_config(step: str, seed: int) -> ExperimentConfig:
+    """The improved recipe without one component (`ABLATION_STEPS`), as `improved-<step>`."""
+    if step not in ABLATION_STEPS:
+        raise ConfigError(f"unknown ablation step {step!r}; available: {', '.join(ABLATION_STEPS)}")
+    base = get_config("improved")
+    return with_overrides(replace(base, name=f"improved-{step}", seed=seed), ABLATION_STEPS[step]).validate()
+
+
 def plan_ablation(seeds: tuple[int, ...] = (0, 1)) -> list[ExperimentConfig]:
     """One component of the improved model removed at a time, two seeds each; compared on validation.
 
     Seed-major order: every step's first seed runs before any second seed, so a half-finished sweep (each
     run takes about as long as the improved model) already has a row for every step."""
-    base = get_config("improved")
-    return [with_overrides(replace(base, name=f"improved-{step}", seed=s), ov).validate()
-            for s in seeds for step, ov in ABLATION_STEPS.items()]
+    return [ablation_config(step, s) for s in seeds for step in ABLATION_STEPS]
+
+
+#: Seeds of the improved model under View 1's restricted protocol, as many as the unrestricted model has.
+RESTRICTED_SEEDS = (0, 1, 2)
+
+
+def plan_restricted(seeds: tuple[int, ...] = RESTRICTED_SEEDS) -> list[ExperimentConfig]:
+    """The improved model trained on the 2,200 DevTrain pairs only (`improved-pairs`, the peers' protocol), three
+    seeds like the unrestricted model, so that the comparison with the peers is like for like. The same configs
+    as the ablation's `pairs` step: its seeds 0 and 1 are shared with it."""
+    return [ablation_config("pairs", s) for s in seeds]
+
+
+#: The reproduction gap: one recipe, one precision, enough seeds to place the reference's reported accuracy in the
+#: seed distribution; the reference's own conditions (float32 as TensorFlow's default, the tower called per
+#: branch, Keras' batch norm) with person-disjoint validation and with its pair-level validation.
+GAP_RECIPES = ("reference-fp32", "reference-fp32-pairval")
+GAP_SEEDS = tuple(range(10))
+
+
+def plan_gap(seeds: tuple[int, ...] = GAP_SEEDS) -> list[ExperimentConfig]:
+    """Ten seeds of each of `GAP_RECIPES`, seed-major (a half-finished plan has both setups equally far)."""
+    return [get_config(name, seed=s) for s in seeds for name in GAP_RECIPES]
 
 
 #: The accuracy search (issue 14): each candidate is `improved` plus these overrides, trained with seed 0 and
@@ -152,6 +181,8 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "view2": plan_view2,
     "ablation": plan_ablation,
     "search": plan_search,
+    "restricted": plan_restricted,
+    "gap": plan_gap,
 }
 
 

@@ -22,7 +22,12 @@ from ..data.sampling import calibration_pairs, epoch_pair_arrays, identity_group
 from ..data.splits import IdentitySplit, Split, identity_split, make_split
 from ..errors import DataError, RunError
 from ..evaluate import evaluate_scores
-from ..files import atomic_write_json, atomic_write_text, check_writable_file, write_errors
+from ..files import (
+    atomic_write_json,
+    atomic_write_text,
+    check_writable_file,
+    write_errors,
+)
 from ..models.towers import build_siamese
 from ..models.weights import weight_histograms, weight_snapshot
 from ..records.provenance import Provenance, capture, environment, rss_mib

@@ -1,7 +1,10 @@
-"""What the chapters show, computed from records: tables, statistics, sentences, cited outside numbers."""
+"""What the chapters show, computed from records: tables, statistics, intervals, sentences, cited outside numbers.
+
+Nothing here trains: a record that is missing is reported as missing (`plan_progress`, `missing_records`)."""
 from ...records.store import (
     pairs_from_scores as as_pairs,  # the pairs of rows of a scores file
 )
+from .architecture import parameter_table, reference_choices
 from .columns import (
     EPOCHS,
     FIT_S,
@@ -12,16 +15,60 @@ from .columns import (
     VAL_ACC,
     VAL_AUC,
 )
-from .compare import mean_difference, mean_sd
-from .literature import LFW_VIEW2_VERIFIED, PEERS_DEVTEST, REFERENCE_REPORTED
+from .compare import INTERVAL_ROWS, difference_table, mean_difference, mean_sd
+from .comparisons import (
+    best_peer,
+    devtest_pairs,
+    headline_table,
+    peers_table,
+    protocol_gain,
+    protocol_sentence,
+    se_interval,
+    view2_comparison,
+)
+from .dataset import example_pairs, leakage_reading, leakage_summary
+from .gap import ALPHA as GAP_ALPHA
+from .gap import GAP_METRIC, gap_table, gap_verdict, reported_position, seed_values
+from .intervals import (
+    INTERVAL_NOTE,
+    SD_NOTE,
+    accuracy_interval,
+    combined_interval,
+    fold_interval,
+    interval_text,
+    pair_correct,
+    points,
+)
+from .literature import (
+    LFW_RESULTS_KEY,
+    LFW_VIEW2_VERIFIED,
+    PEER_CITE,
+    PEER_KEYS,
+    PEERS_DEVTEST,
+    REFERENCE_KEY,
+    REFERENCE_REPORTED,
+    VIEW2_CITE,
+)
+from .numbers import (
+    architecture_numbers,
+    count,
+    dataset_numbers,
+    init_text,
+    plan_seeds,
+    recipe_numbers,
+    reported_numbers,
+    short,
+)
 from .plans import (
-    ENV_TRAIN_MISSING,
+    missing_records,
     plan_progress,
     plan_records,
     plan_times,
+    plans_table,
     total_record_hours,
-    train_missing_default,
 )
+from .protocol import category_of, protocol_of
+from .scores import pair_titles, score_bands, threshold_gain
 from .search import describe_overrides, search_sentence, search_table
 from .sentences import ablation_sentence, ablation_verdicts, view2_sentence
 from .stats import (
@@ -30,6 +77,20 @@ from .stats import (
     early_stop_epoch,
     error_overlap,
     paired_accuracy_se,
+    processor_of,
+    processors,
+)
+from .sweeps import (
+    SWEEP_COLUMNS,
+    choice_reading,
+    early_stopped,
+    epoch_means,
+    epochs_reading,
+    full_epochs,
+    last_epochs_change,
+    processors_by_value,
+    sweep_reading,
+    time_extremes,
 )
 from .tables import (
     EPOCH_METRICS,
@@ -45,15 +106,32 @@ from .tables import (
     model_ablation,
     oneshot_table,
     pairs_summary,
-    peers_table,
     people_summary,
     run_table,
     split_comparison,
     stopping_table,
     sweep_table,
     top_pairs,
-    view2_comparison,
     view2_table,
 )
+from .training import (
+    best_epoch_reading,
+    history_pivot,
+    init_reading,
+    l2_share,
+    mean_sd_table,
+    or_list,
+    reference_vs_ours,
+    split_by_seeds,
+    spread_ratios,
+    steps_per_epoch,
+    stop_epochs,
+    timing_table,
+    train_pairs,
+    validation_kinds,
+    validation_sentence,
+    weight_moves,
+    weights_reading,
+)
 
-__all__ = ['describe_overrides', 'search_sentence', 'search_table', 'as_pairs', 'TEST_ACC', 'TEST_ACC_05', 'TEST_AUC', 'TEST_EER', 'VAL_ACC', 'VAL_AUC', 'EPOCHS', 'FIT_S', 'REFERENCE_REPORTED', 'PEERS_DEVTEST', 'LFW_VIEW2_VERIFIED', 'early_stop_epoch', 'chosen_value', 'paired_accuracy_se', 'error_overlap', 'best_epochs', 'pairs_summary', 'people_summary', 'split_comparison', 'METRIC_COLUMNS', 'run_table', 'top_pairs', 'stopping_table', 'epochs_table', 'EPOCH_METRICS', 'epochs_summary', 'choice_summary', 'bench_table', 'config_diff', 'oneshot_table', 'view2_table', 'config_value', 'SWEEP_METRICS', 'sweep_table', 'ablation_table', 'model_ablation', 'view2_comparison', 'peers_table', 'mean_sd', 'mean_difference', 'ablation_verdicts', 'ablation_sentence', 'view2_sentence', 'ENV_TRAIN_MISSING', 'train_missing_default', 'plan_records', 'plan_progress', 'plan_times', 'total_record_hours']
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,13 +1,35 @@
-"""Numbers from outside this project, each with its source: the reference's report, peers, LFW's results page."""
+"""Numbers from outside this project, each with its source: the reference's report, peers, LFW's results page.
+
+Every entry names its source by its key in the book's bibliography (`book/references.bib`), so a chapter that
+shows a number can cite where it comes from.
+"""
 from __future__ import annotations
 
-#: Published numbers of the reference (nevoit/Siamese-Neural-Networks-for-One-shot-Image-Recognition,
-#: its README), cited in the book next to our measurements; see ../shared/anchors.md.
-REFERENCE_REPORTED = {"test_accuracy": 0.731, "val_accuracy": 0.734, "params_total": 38_954_049}
+from typing import NamedTuple
 
+from .protocol import LFWA_NOTE, RESTRICTED_LABEL_FREE, STRICT, VIEW1_RESTRICTED
 
-#: Other public implementations of the same exercise and their reported accuracy on the 1,000 DevTest pairs,
-#: as collected in ../shared/anchors.md (GitHub repositories' READMEs). Cited, not measured here.
+#: The reference implementation and its bibliography key.
+REFERENCE_REPO = "nevoit/Siamese-Neural-Networks-for-One-shot-Image-Recognition"
+REFERENCE_KEY = "nevoit_siamese"
+
+#: Numbers the reference's README reports (one run, TensorFlow 2.0), cited next to our measurements. The one place
+#: they are typed: chapters glue them from here.
+REFERENCE_REPORTED = {
+    "test_accuracy": 0.731,  # on the 1,000 DevTest pairs, Keras' "accuracy", i.e. at threshold 0.5
+    "val_accuracy": 0.734,  # on its pair-level validation split
+    "params_total": 38_954_049,
+    "params_trainable": 38_952_897,
+    "params_non_trainable": 1_152,
+    "final_loss": 3.1,  # "about 3.1", mostly the L2 penalty
+    "convergence_seconds": 30,  # "convergence time": the whole script's wall time on Colab, not a fit time
+    "threshold": 0.5,
+    "runs": 1,
+    "framework": "TensorFlow 2.0",
+}
+
+#: Other public implementations of the same exercise (LFW-a, View 1: trained on the DevTrain pairs, tested on the
+#: 1,000 DevTest pairs) and the accuracy their READMEs report. Cited, not measured here.
 PEERS_DEVTEST = (
     ("Itay-Saig/Face-Recognition-using-Siamese-Neural-Networks", 0.765, "best of 8 runs, chosen on test (0.683-0.765)"),
     ("shaharoded/Siamese-Neural-Networks-One-Shot-Image-Recognition", 0.739, "250x250, 9x affine augmentation"),
@@ -22,8 +44,49 @@ PEERS_DEVTEST = (
     ("amitshakarchy/Deep-Learning", 0.687, "BN, dropout, flips"),
 )
 
+#: The bibliography key of each peer (by its name in PEERS_DEVTEST).
+PEER_KEYS = {
+    "Itay-Saig/Face-Recognition-using-Siamese-Neural-Networks": "itaysaig_siamese",
+    "shaharoded/Siamese-Neural-Networks-One-Shot-Image-Recognition": "shaharoded_siamese",
+    "nevoit/Siamese-Neural-Networks-for-One-shot-Image-Recognition (the reference)": REFERENCE_KEY,
+    "OrBenNaim/FacialRecognition": "orbennaim_facial",
+    "MaorSagi/SiameseCNN": "maorsagi_siamesecnn",
+    "efratrvd/one-shot-face-recognition": "efratrvd_oneshot",
+    "eyalshub/One-shot-Face-Recognition-with-Siamese-Network": "eyalshub_oneshot",
+    "nts-e/Siamese-Face-Detection-CNN": "ntse_siamese",
+    "YuvalSabag/DeepLearning-2": "yuvalsabag_dl2",
+    "denisrize/SiameseNN-for-FaceRecognition": "denisrize_siamesenn",
+    "amitshakarchy/Deep-Learning": "amitshakarchy_dl",
+}
 
-#: View 2 mean accuracies on the LFW results page that ../shared/anchors.md marks as verified.
+#: The peers' protocol: they train on the DevTrain pairs only (restricted), on LFW-a (label-free outside data).
+PEERS_PROTOCOL = VIEW1_RESTRICTED
+PEERS_CATEGORY = RESTRICTED_LABEL_FREE
+
+
+class ResultsPageEntry(NamedTuple):
+    """A View 2 result as LFW's results page lists it: mean accuracy over the ten folds ± standard error."""
+
+    method: str
+    accuracy: float
+    se: float | None  # None where the page gives no standard error for it
+    category: str  # the page's category
+    keys: tuple[str, ...]  # bibliography keys: the method's paper(s); the page itself is cited for every number
+    note: str = ""
+
+
+#: View 2 entries read on LFW's results page (the keys name the methods' papers; the numbers are the page's).
 LFW_VIEW2_VERIFIED = (
-    ("Eigenfaces", 0.6002), ("Nowak (funneled)", 0.7393), ("Nowak, on LFW-a", 0.7912), ("V1-like/MKL", 0.7935),
+    ResultsPageEntry("Eigenfaces, original", 0.6002, 0.0079, STRICT, ("turk1991eigenfaces",)),
+    ResultsPageEntry("Nowak, funneled", 0.7393, 0.0049, STRICT, ("nowak2007similarity", "huang2007funneling")),
+    ResultsPageEntry("3x3 multi-region histograms (1024)", 0.7295, 0.0055, STRICT, ("sanderson2009mrh",)),
+    ResultsPageEntry("Hybrid descriptor-based, funneled", 0.7847, 0.0051, STRICT, ("wolf2008descriptor",)),
+    ResultsPageEntry("V1-like/MKL, funneled", 0.7935, 0.0055, STRICT, ("pinto2009v1like",)),
+    ResultsPageEntry("Nowak, on LFW-a", 0.7912, None, RESTRICTED_LABEL_FREE, ("nowak2007similarity", "wolf2011lfwa"),
+                     "the page's example of outside data: " + LFWA_NOTE),
 )
+LFW_RESULTS_KEY = "lfwresults"
+
+#: The keys of every source above, for a chapter's {cite} of a table.
+PEER_CITE = ",".join(PEER_KEYS.values())
+VIEW2_CITE = ",".join(dict.fromkeys([LFW_RESULTS_KEY] + [k for e in LFW_VIEW2_VERIFIED for k in e.keys]))

@@ -1,31 +1,25 @@
-"""Which records a plan needs, which exist, and what they cost to train."""
+"""Which records a plan needs, which exist, and what they cost to train.
+
+The book only reads records: nothing here trains. A record that a plan needs and `results/` does not hold is
+shown as missing ("k of N recorded"), and `missing_records` lists each with the command that trains it
+(`lfwsiamese sweep PLAN`, or `make records` for all of them)."""
 from __future__ import annotations
 
-import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ...records.store import Record, find_record
-from ...runs.experiments import load_or_run
 from ...runs.plans import get_plan
+from .stats import processors
 
-ENV_TRAIN_MISSING = "LFWSIAMESE_TRAIN_MISSING"
-
-
-def train_missing_default() -> bool:
-    """Book builds train missing records only when asked (`make book` asks; CI's notebook check does not)."""
-    return os.environ.get(ENV_TRAIN_MISSING, "0").lower() in ("1", "true", "yes")
+if TYPE_CHECKING:
+    from ...config import ExperimentConfig
 
 
-def plan_records(plan: str, train_missing: bool | None = None, data: str | None = None) -> list[Record]:
-    """The records of a plan that exist (training the missing ones if asked), in plan order."""
-    train_missing = train_missing_default() if train_missing is None else train_missing
-    out = []
-    for cfg in get_plan(plan):
-        rec = load_or_run(cfg, data=data, progress=False) if train_missing else find_record(cfg)
-        if rec is not None:
-            out.append(rec)
-    return out
+def plan_records(plan: str) -> list[Record]:
+    """The records of a plan that exist, in plan order; a missing one is skipped, never trained."""
+    return [r for r in (find_record(cfg) for cfg in get_plan(plan)) if r is not None]
 
 
 def plan_progress(plan: str) -> dict[str, object]:
@@ -72,3 +66,50 @@ def total_record_hours() -> dict[str, float]:
     return {"runs": len(ms), "fit hours": sum(m["fit_seconds"] for m in ms) / 3600,
             "wall hours": sum(m.get("fit_seconds_this_process", m["fit_seconds"]) + m.get("predict_seconds_val_and_test", 0.0)
                               for m in ms) / 3600}
+
+
+def _similar(cfg: "ExperimentConfig", recorded: list[Record]) -> list[Record]:
+    """Recorded runs that predict a missing run's cost: the same recipe name, else the same model and training
+    (another validation split or seed costs about the same)."""
+    same = [r for r in recorded if r.config.name == cfg.name and r.config.data.protocol == cfg.data.protocol]
+    return same or [r for r in recorded if r.config.model == cfg.model and r.config.train == cfg.train
+                    and r.config.data.sampling == cfg.data.sampling]
+
+
+def missing_records() -> pd.DataFrame:
+    """Every run a plan needs that `results/` does not hold: its plans, the command that trains it, and its expected
+    training time (the mean fit minutes of recorded runs of the same recipe, and the processors they ran on)."""
+    from ...runs.plans import PLANS
+    plans_of: dict[str, list[str]] = {}
+    cfgs = {}
+    recorded: dict[str, Record] = {}
+    for name, fn in PLANS.items():
+        for c in fn():
+            r = find_record(c)
+            if r is None:
+                plans_of.setdefault(c.run_name, []).append(name)
+                cfgs[c.run_name] = c
+            else:
+                recorded[c.run_name] = r
+    rows = []
+    for run, plans in plans_of.items():
+        c = cfgs[run]
+        like = _similar(c, list(recorded.values()))
+        rows.append({"run": run, "recipe": c.name, "seed": c.seed, "plans": ", ".join(plans),
+                     "command": f"lfwsiamese sweep {plans[0]}",
+                     "expected fit minutes": sum(r.metrics["fit_seconds"] for r in like) / 60 / len(like) if like else float("nan"),
+                     "estimated from": f"{len(like)} recorded run{'s' if len(like) != 1 else ''} "
+                                       f"({processors(like)})" if like else "no similar run"})
+    cols = ["run", "recipe", "seed", "plans", "command", "expected fit minutes", "estimated from"]
+    return pd.DataFrame(rows, columns=cols).set_index("run")
+
+
+def plans_table() -> pd.DataFrame:
+    """Every registered plan: its runs, how many are recorded, and its recipes."""
+    from ...runs.plans import PLANS
+    rows = []
+    for name, fn in PLANS.items():
+        cfgs = fn()
+        rows.append({"plan": name, "runs": len(cfgs), "recorded": sum(find_record(c) is not None for c in cfgs),
+                     "configs": ", ".join(sorted({c.name for c in cfgs}))})
+    return pd.DataFrame(rows).set_index("plan")

@@ -63,12 +63,15 @@ def view2_sentence(records: Sequence[Record], target: float = 0.85) -> str:
     if folds != list(range(10)):
         return (f"the ten-fold mean is stated once all ten folds are recorded ({len(folds)} of 10 so far); "
                 "a mean of some folds is not the protocol's number")
+    from .intervals import fold_interval
     s = fold_summary([r.metrics["test"] for r in records])
     acc, se = s["accuracy"]["mean"], s["accuracy"]["se"]
+    iv = fold_interval([r.metrics["test"]["accuracy"] for r in records])
     gap = (acc - target) * 100
     verdict = (f"above the {target:.0%} set as this model's target by {gap:.1f} points" if gap >= 0 else
                f"{-gap:.1f} points short of the {target:.0%} set as this model's target")
-    return (f"over the ten folds the improved model reaches {acc:.1%} ± {se:.1%} (mean ± standard error; folds "
+    return (f"over the ten folds the improved model reaches {acc:.1%} ± {se:.1%} (mean ± standard error over folds, "
+            f"as the results page reports; 95% interval {iv['low']:.1%} to {iv['high']:.1%}; folds "
             f"{min(r.metrics['test']['accuracy'] for r in records):.1%} to "
             f"{max(r.metrics['test']['accuracy'] for r in records):.1%}), with AUC {s['auc']['mean']:.3f}: "
             f"{verdict}. At the fixed threshold 0.5, which nothing was tuned to, the mean is "

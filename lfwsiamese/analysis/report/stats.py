@@ -73,3 +73,19 @@ def best_epochs(records: Sequence[Record]) -> pd.DataFrame:
                      "val acc, min-val_loss epoch": float(h["val_accuracy"].iloc[i_loss]),
                      "val acc, best epoch": float(h["val_accuracy"].iloc[i_acc])})
     return pd.DataFrame(rows).set_index("run")
+
+
+def processor_of(rec: Record) -> str:
+    """The processor a record was trained on, short ("Intel Xeon", "AMD EPYC"; a GPU by its name)."""
+    import re
+    env = rec.env or {}
+    if str(env.get("device", "")).upper() == "GPU" and env.get("gpus"):
+        g = env["gpus"][0]
+        return str(g.get("name", g) if isinstance(g, dict) else g)
+    cpu = re.sub(r"\((R|TM)\)|\bProcessor\b|\bCPU\b", "", str(env.get("cpu", "?")))
+    return " ".join(cpu.split()) or "?"
+
+
+def processors(records: Sequence[Record]) -> str:
+    """The processors of several records, each once, in a stable order ("AMD EPYC, Intel Xeon")."""
+    return ", ".join(sorted({processor_of(r) for r in records})) or "none"

@@ -11,8 +11,7 @@ from ...data import protocols as P
 from ...data.splits import Split, leakage, make_split
 from ...records.store import Record
 from .columns import FIT_S, TEST_ACC, TEST_ACC_05, TEST_AUC, TEST_EER, VAL_ACC, VAL_AUC
-from .literature import LFW_VIEW2_VERIFIED, PEERS_DEVTEST
-from .stats import early_stop_epoch, paired_accuracy_se
+from .stats import early_stop_epoch, paired_accuracy_se, processor_of, processors
 
 if TYPE_CHECKING:
     from ...config import ExperimentConfig
@@ -220,7 +219,7 @@ SWEEP_METRICS = (VAL_ACC, VAL_AUC, TEST_ACC, TEST_AUC, "epochs", FIT_S)
 
 def sweep_table(records: Sequence[Record], key: str, min_seeds: int = 1) -> pd.DataFrame:
     """Mean and sd over seeds of validation and test metrics for each value of `key` (a dotted config field,
-    or "name"); `chosen` marks the value with the best mean validation accuracy, the only criterion used,
+    or "name"), and the processors its runs were trained on; `chosen` marks the value with the best mean validation accuracy, the only criterion used,
     among the values with at least `min_seeds` seeds (a half-finished sweep must not crown a lucky single run)."""
     if min_seeds < 1:
         raise ValueError(f"min_seeds must be >= 1, got {min_seeds}")
@@ -229,7 +228,8 @@ def sweep_table(records: Sequence[Record], key: str, min_seeds: int = 1) -> pd.D
         m = r.metrics
         rows.append({key: config_value(r.config, key), "seed": r.config.seed, VAL_ACC: m["val"]["accuracy"],
                      VAL_AUC: m["val"]["auc"], TEST_ACC: m["test"]["accuracy"],
-                     TEST_AUC: m["test"]["auc"], "epochs": m["epochs_run"], FIT_S: m["fit_seconds"]})
+                     TEST_AUC: m["test"]["auc"], "epochs": m["epochs_run"], FIT_S: m["fit_seconds"],
+                     "processor": processor_of(r)})
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -237,6 +237,7 @@ def sweep_table(records: Sequence[Record], key: str, min_seeds: int = 1) -> pd.D
     out = g[list(SWEEP_METRICS)].agg(["mean", "std"])
     out.columns = [f"{a} {b}" for a, b in out.columns]
     out.insert(0, "seeds", g.size())
+    out["processor"] = g["processor"].agg(lambda p: ", ".join(sorted(set(p))))  # times compare on one processor only
     eligible = out[out["seeds"] >= min_seeds]
     best = eligible["val acc mean"].idxmax() if len(eligible) else None
     out["chosen"] = ["<- best validation accuracy" if v == best else
@@ -271,6 +272,8 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
 
     Differences are paired by seed: a variant's seed k is compared with the full model's seed k, so the
     seed-to-seed spread common to both cancels. Validation decides what is kept; test is reported beside it.
+    Each row names the processor(s) its runs were trained on, and whether that is the full model's: where it is
+    not, a paired difference also holds whatever the processors change (timing, and bfloat16 kernels' rounding).
     """
     from ...runs.plans import ABLATION_LABELS
     by_seed = {r.config.seed: r.metrics for r in base}
@@ -311,32 +314,7 @@ def model_ablation(base: Sequence[Record], variants: Sequence[Record]) -> pd.Dat
                      "val change se": se,
                      "test acc mean": test.mean(), "test acc sd": test.std(ddof=1) if len(test) > 1 else np.nan,
                      "test change (paired)": d[:, 1].mean() if name != "improved (everything)" else 0.0,
-                     "test AUC mean": np.mean([m["test"]["auc"] for _, m in runs])})
+                     "test AUC mean": np.mean([m["test"]["auc"] for _, m in runs]),
+                     "processor": processors(recs.get(name, base)),
+                     "same processor as the full model": processors(recs.get(name, base)) == processors(base)})
     return pd.DataFrame(rows).set_index("variant")
-
-
-def view2_comparison(records: Sequence[Record], label: str = "lfwsiamese: improved") -> pd.DataFrame:
-    """Our View 2 mean ± standard error next to the verified results-page numbers; our row only when all ten
-    folds are recorded (a partial mean is not the protocol's number)."""
-    from ...evaluate import fold_summary
-    rows = [{"method": name, "View 2 accuracy": acc, "SE": np.nan, "source": "LFW results page (anchors.md)"}
-            for name, acc in LFW_VIEW2_VERIFIED]
-    folds = sorted({r.config.data.fold for r in records})
-    if folds == list(range(10)):
-        s = fold_summary([r.metrics["test"] for r in records])
-        rows.append({"method": label, "View 2 accuracy": s["accuracy"]["mean"], "SE": s["accuracy"]["se"],
-                     "source": "measured here, 10 folds, threshold on each fold's validation people"})
-    return pd.DataFrame(rows).sort_values("View 2 accuracy", ascending=False).set_index("method")
-
-
-def peers_table(ours: dict[str, Sequence[Record]]) -> pd.DataFrame:
-    """Our seed-averaged DevTest accuracy (validation threshold) next to the peers' reported single numbers."""
-    rows = [{"implementation": name, "DevTest accuracy": acc, "how": how, "source": "reported (anchors.md)"}
-            for name, acc, how in PEERS_DEVTEST]
-    for label, recs in ours.items():
-        if recs:
-            acc = run_table(recs)[TEST_ACC]
-            rows.append({"implementation": label, "DevTest accuracy": float(acc.mean()),
-                         "how": f"mean of {len(acc)} seeds, threshold chosen on validation people",
-                         "source": ", ".join(r.path.name for r in recs)})
-    return pd.DataFrame(rows).sort_values("DevTest accuracy", ascending=False).set_index("implementation")
