@@ -33,3 +33,12 @@ class RunError(LfwSiameseError):
 
 class RunLockedError(RunError):
     """Another process is training this run right now."""
+
+
+class RunsFailedError(LfwSiameseError):
+    """Some runs of a plan failed; the others are recorded. The command line exits 1 (2 is a bad command line)."""
+
+    def __init__(self, message: str, records: list | None = None, failed: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.records = list(records or [])  # the records the plan did produce
+        self.failed = list(failed or [])  # (run name, error) of each failed run
