@@ -46,7 +46,8 @@ def ray_instance(shared_cache: Path, real_data: Path) -> Iterator[None]:
     """Started as a user's `ray.init` would be: the engine uses it and leaves it running."""
     old = os.environ.get("LFWSIAMESE_CACHE")
     os.environ["LFWSIAMESE_CACHE"] = str(shared_cache)  # what Tune's trial processes inherit
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    # a new instance even where this machine already belongs to a cluster (`ray start`)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         yield
     finally:

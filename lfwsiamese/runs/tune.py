@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ExperimentConfig, field_index, with_overrides
-from ..errors import ConfigError, LfwSiameseError
+from ..errors import ConfigError, LfwSiameseError, RunLockedError
 from ..recipes import SEARCH_PREFIX
 from ..records.store import Record, find_record
 from .engines import EngineOptions, shared_paths
@@ -130,14 +130,14 @@ def trial(params: dict[str, Any], base_json: str, data: str | None, results: str
     worker_setup()
     cfg = trial_config(ExperimentConfig.from_json(base_json), params)
 
-    def report(row: dict[str, Any]) -> None:
+    def report(row: dict[str, Any], recorded: bool = False) -> None:
         tune.report({METRIC: float(row.get(METRIC, float("nan"))), "val_loss": float(row.get("val_loss", float("nan"))),
-                     "epoch": int(row["epoch"]) + 1, "run": cfg.run_name})
+                     "epoch": int(row["epoch"]) + 1, "run": cfg.run_name, "recorded": recorded})
 
     rec = find_record(cfg, results)
     if rec is not None:  # finished before (an earlier search): its epochs as they were
         for row in rec.history.to_dict("records"):
-            report(row)
+            report(row, recorded=True)
         return
     import keras
     import pandas as pd
@@ -164,13 +164,18 @@ def trial(params: dict[str, Any], base_json: str, data: str | None, results: str
                 reported[0] += 1
 
     try:
-        rec = train_run(cfg, data=data, results=results, progress=progress, extra_callbacks=[Report()])
+        while True:
+            try:
+                rec = train_run(cfg, data=data, results=results, progress=progress, extra_callbacks=[Report()])
+                break
+            except RunLockedError:  # another trial drew the same values: its record (or its backup) when it ends
+                time.sleep(2)
     except Exception as e:  # noqa: BLE001 - NaN is ignored by ASHA; the driver reads the error
         msg = str(e) if isinstance(e, LfwSiameseError) else f"{type(e).__name__}: {e}"
         tune.report({METRIC: float("nan"), "epoch": 0, "run": cfg.run_name, "error": msg})
         return
     for row in rec.history.to_dict("records")[reported[0]:]:  # the last epoch (or all, for a run found finished)
-        report(row)
+        report(row, recorded=True)
 
 
 @dataclass
@@ -229,7 +234,7 @@ def run_search(base: ExperimentConfig, space: dict[str, tuple[str, list]], trial
         name, rec = cfg.run_name, find_record(cfg, results_dir)
         if r.error is not None or metrics.get("error"):
             out.failed.append((name, metrics.get("error") or f"{type(r.error).__name__}: {r.error}"))
-        elif rec is None:
+        elif rec is None or not metrics.get("recorded"):  # stopped by the scheduler (a twin trial may finish it)
             out.stopped.append(name)
         else:
             out.finished.append(rec)
