@@ -38,3 +38,12 @@ class RunLockedError(RunError):
 class OutputError(LfwSiameseError, OSError):
     """An output location cannot be used (a file where a folder belongs, a folder that cannot be created or
     written) or a write failed (a full disk): the message names the path, where it came from and what to do."""
+
+
+class RunsFailedError(LfwSiameseError):
+    """Some runs of a plan failed; the others are recorded. The command line exits 1 (2 is a bad command line)."""
+
+    def __init__(self, message: str, records: list | None = None, failed: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.records = list(records or [])  # the records the plan did produce
+        self.failed = list(failed or [])  # (run name, error) of each failed run

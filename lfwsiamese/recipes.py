@@ -45,6 +45,35 @@ def _improved() -> ExperimentConfig:
     )
 
 
+def _smoke() -> ExperimentConfig:
+    """The reference recipe shrunk to seconds, for tests and for checking a cluster (`lfwsiamese sweep smoke`).
+
+    The reference's tower (four conv blocks with batch norm, a sigmoid embedding, the L1 head, Adam, BCE) on
+    48-pixel images with a quarter of the filters, a few hundred fresh identity pairs per epoch and two epochs,
+    so that a run can be killed after its first epoch and resumed. Not a model: its records are never the
+    default of `verify` and never in the book.
+    """
+    return ExperimentConfig(
+        name=SMOKE,
+        data=DataConfig(size=48, pixel_scale=1 / 255, sampling="identities", pairs_per_epoch=320, val_pairs=200),
+        model=ModelConfig(filters=(16, 32, 32, 64), kernels=(5, 5, 3, 3), dense_units=256, conv_l2=1e-4,
+                          dense_l2=1e-4, kernel_init="glorot_uniform", bias_init="zeros", dense_init="glorot_uniform",
+                          dropout=0.1, bn_fused=True),
+        train=TrainConfig(learning_rate=1e-3, batch_size=32, epochs=2, early_stopping=False, test_each_epoch=False),
+    )
+
+
+#: The name of the smoke recipe's records, and the prefix of search trials' (`lfwsiamese tune`): scratch records
+#: that are never a model anyone should use by default (see `is_scratch`).
+SMOKE = "smoke"
+SEARCH_PREFIX = "tune-"
+
+
+def is_scratch(name: str) -> bool:
+    """A config name of the smoke recipe or of a search trial: records that `verify` never picks by default."""
+    return name == SMOKE or name.startswith(SEARCH_PREFIX)
+
+
 #: Named configurations; `get_config(name)` returns a fresh copy.
 CONFIGS: dict[str, ExperimentConfig] = {
     "reference": _reference(),
@@ -61,6 +90,7 @@ CONFIGS: dict[str, ExperimentConfig] = {
     # The same network and training as "reference", computed faster: batch norm through the fused kernel.
     "reference-fast": ExperimentConfig(name="reference-fast", model=ModelConfig(bn_fused=True)),
     "improved": _improved(),
+    SMOKE: _smoke(),
 }
 
 

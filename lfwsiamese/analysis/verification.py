@@ -20,6 +20,7 @@ import numpy as np
 from ..data.images import Preprocess, load_image
 from ..errors import DataError, LfwSiameseError, RunError
 from ..files import atomic_write_bytes, check_writable_file, write_errors
+from ..recipes import is_scratch
 from ..records.store import (
     Record,
     is_complete,
@@ -36,13 +37,17 @@ TRAIN_HINT = "lfwsiamese train --config reference"
 
 
 def run_candidates(results: str | os.PathLike | None = None) -> list[tuple[Path, float]]:
-    """Complete records that have weights, with their validation accuracy (the only metric used to choose)."""
+    """Complete records that have weights, with their validation accuracy (the only metric used to choose).
+
+    Smoke runs and search trials (`recipes.is_scratch`) are never candidates: `--run` still reaches them."""
     base = results_dir(results) / "runs"
     out: list[tuple[Path, float]] = []
     for d in sorted(base.iterdir()) if base.is_dir() else []:
         if not d.is_dir() or not is_complete(d) or not (d / "model.keras").is_file():
             continue
         try:
+            if is_scratch(str(json.loads((d / "config.json").read_text()).get("name", ""))):
+                continue
             acc = float(json.loads((d / "metrics.json").read_text())["val"]["accuracy"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             warnings.warn(f"{d / 'metrics.json'}: unreadable validation accuracy ({e}); this record is skipped", stacklevel=2)

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import LfwSiameseError
+from ..errors import LfwSiameseError, RunsFailedError
 from ..files import atomic_write_json, check_writable_file, write_errors
 
 
@@ -128,10 +128,17 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
     from ..runs.plans import run_configs, view2_configs
     cfg = _config_from_args(args)
     cfgs = view2_configs(cfg, _parse_folds(args.folds))
+    engine = engine_options(args)
     if not args.no_train:
         warn_if_dirty()
-    recs = run_configs(cfgs, f"View 2 of {cfg.name} (seed {cfg.seed})", data=args.data, results=args.results,
-                       progress=not args.quiet, dry_run=args.no_train)
+    failed = None
+    try:
+        recs = run_configs(cfgs, f"View 2 of {cfg.name} (seed {cfg.seed})", data=args.data, results=args.results,
+                           progress=not args.quiet, dry_run=args.no_train, engine=engine)
+    except RunsFailedError as e:  # the table of the folds that are recorded, then exit 1
+        failed, recs = e, e.records
+    if failed is not None:
+        print(f"error: {failed}", file=sys.stderr)
     if not recs:
         print(f"no fold of {cfg.name} is recorded yet; run without --no-train to train them")
         return 1
@@ -151,7 +158,7 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
     if len(recs) < len(cfgs):
         print(f"{len(cfgs) - len(recs)} of {len(cfgs)} folds not recorded yet: the summary covers {len(recs)}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed is not None else 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -205,6 +212,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..runs.plans import run_plan
+    engine = engine_options(args)
     if not args.dry_run:
         warn_if_dirty()
     after = None
@@ -215,9 +223,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
                 print(f"one-shot N-way for {rec.path.name}", file=sys.stderr)
                 evaluate_nway(rec.path, data=args.data, progress=not args.quiet)
-    run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run,
-             after=after)
+    try:
+        run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run,
+                 after=after, engine=engine)
+    except RunsFailedError as e:  # some runs failed, the others are recorded: exit 1 (2 is a bad command line)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
+
+
+def engine_options(args: argparse.Namespace):
+    """--engine, --address, --cpus-per-run, --gpus-per-run, --max-concurrent as `EngineOptions`, checked."""
+    from ..runs.engines import EngineOptions
+    return EngineOptions(kind=args.engine, address=args.address, cpus_per_run=args.cpus_per_run,
+                         gpus_per_run=args.gpus_per_run, max_concurrent=args.max_concurrent).validate()
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Ray Tune over the config fields of --space; every trial is an ordinary `tune-<config>` record."""
+    from ..runs.tune import load_space, print_search, run_search
+    cfg = _config_from_args(args)
+    space = load_space(args.space, cfg)
+    engine = engine_options(args)
+    warn_if_dirty()
+    res = run_search(cfg, space, args.trials, scheduler=args.scheduler, data=args.data, results=args.results,
+                     progress=not args.quiet, engine=engine)
+    print_search(res, cfg)
+    if res.failed:
+        print(f"error: {len(res.failed)} of {res.trials} trial(s) failed", file=sys.stderr)
+        return 1
+    return 0 if res.best is not None else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -18,10 +18,27 @@ from .commands import (
     cmd_runs,
     cmd_sweep,
     cmd_train,
+    cmd_tune,
     cmd_verify,
     import_tf_quietly,
     quiet_tf,
 )
+
+
+def engine_args(sp: argparse.ArgumentParser, engines: tuple[str, ...] = ("local", "ray")) -> None:
+    """Where runs execute: this process (local) or Ray tasks on this machine or a cluster."""
+    g = sp.add_argument_group("engine")
+    g.add_argument("--engine", choices=engines, default=engines[0],
+                   help="local (default for sweeps): one run after another in this process; ray: each run a Ray "
+                        "task (needs .[distributed])")
+    g.add_argument("--address", default=None,
+                   help="ray: cluster to join: auto (this machine's `ray start` cluster) or ray://HOST:PORT "
+                        "(default: start Ray on this machine for this command)")
+    g.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs each run reserves (default 1)")
+    g.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="ray: GPUs each run reserves, e.g. 1 or 0.5 (default 0; the GPU path is not verified on a GPU yet)")
+    g.add_argument("--max-concurrent", type=int, default=None,
+                   help="ray: at most this many runs at once (default: as many as the resources allow)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="view1: score a flip-averaged run again without the mirrored pass (needs its model.keras) "
                         "and store those metrics in the record as without_tta")
     e.add_argument("--json", action="store_true")
+    engine_args(e)
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("runs", help="table of stored records")
@@ -77,10 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sweep", help="run every record of a plan, skipping finished ones")
     common(s, results=True)
-    s.add_argument("plan", help="plan name (see lfwsiamese.sweeps.PLANS)")
+    s.add_argument("plan", help="plan name (see lfwsiamese.runs.plans.PLANS), all, or smoke (two tiny runs)")
     s.add_argument("--dry-run", action="store_true", help="list what would run")
     s.add_argument("--oneshot", action="store_true", help="also write each run's N-way one-shot table (oneshot.csv)")
+    engine_args(s)
     s.set_defaults(func=cmd_sweep)
+
+    u = sub.add_parser("tune", help="hyper-parameter search on validation accuracy with Ray Tune (ASHA)")
+    common(u, results=True)
+    u.add_argument("--config", required=True, help="named config the search starts from, e.g. improved")
+    u.add_argument("--seed", type=int, default=None, help="seed of every trial (and of the random search)")
+    u.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a config field for every trial")
+    u.add_argument("--space", required=True, metavar="SPACE.json",
+                   help='search space: {"train.learning_rate": {"loguniform": [1e-4, 1e-2]}, "train.batch_size": [32, 64]}')
+    u.add_argument("--trials", type=int, required=True, help="trials to sample (grid values: per grid point)")
+    u.add_argument("--scheduler", choices=["asha", "none"], default="asha",
+                   help="asha (default): stop poor trials early on per-epoch validation accuracy; none: run all to the end")
+    engine_args(u, engines=("ray",))
+    u.set_defaults(func=cmd_tune)
 
     b = sub.add_parser("bench", help="training/prediction speed: reference-style loop vs ours")
     common(b)
@@ -123,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot"}
+TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot", "tune"}
 
 
 def _sigterm(signum: int, frame: object) -> None:

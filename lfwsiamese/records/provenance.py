@@ -93,6 +93,8 @@ def environment(precision: str, jit_compile: bool, provenance: Provenance | None
         "keras": keras.__version__, "numpy": np.__version__, "platform": platform.platform(),
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "device": "GPU" if gpus else "CPU",
         "precision_policy": precision, "jit_compile": jit_compile,
+        # TensorFlow's threads (0: its default, every CPU): a run's scores depend on it (training.setup.fix_threads)
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": prov.label, "git_commit_taken": "at the start of training" if provenance else "when written",
         "code_patch": "code.patch" if prov.dirty else None,
     }

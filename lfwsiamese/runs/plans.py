@@ -8,9 +8,16 @@ from dataclasses import replace
 from typing import Callable
 
 from ..config import ExperimentConfig, with_overrides
-from ..errors import ConfigError, LfwSiameseError, OutputError, RunLockedError
-from ..recipes import get_config
+from ..errors import (
+    ConfigError,
+    LfwSiameseError,
+    OutputError,
+    RunLockedError,
+    RunsFailedError,
+)
+from ..recipes import SMOKE, get_config
 from ..records.store import Record, find_record, require_results_dir
+from .engines import LOCAL, EngineOptions, RunOutcome, shared_paths
 from .experiments import load_or_run
 
 LR_GRID = (5e-6, 1e-5, 3e-5, 5e-5, 7e-5, 1e-4, 1e-3)
@@ -186,61 +193,119 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
 }
 
 
+def plan_smoke() -> list[ExperimentConfig]:
+    """Two runs of the smoke recipe (seconds each): for tests and for checking that a cluster works."""
+    return [get_config(SMOKE, seed=s) for s in (0, 1)]
+
+
+#: Plans that are not the book's: not in `sweep all`, never read by a chapter.
+EXTRA_PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {"smoke": plan_smoke}
+
+
 def get_plan(name: str) -> list[ExperimentConfig]:
+    """A plan's configs; "all" is every plan of the book (`PLANS`), not the `EXTRA_PLANS`."""
     if name == "all":
         return [c for p in PLANS.values() for c in p()]
+    if name in EXTRA_PLANS:
+        return EXTRA_PLANS[name]()
     if name not in PLANS:
-        raise ConfigError(f"unknown plan {name!r}; available: all, {', '.join(PLANS)}")
+        raise ConfigError(f"unknown plan {name!r}; available: all, {', '.join([*PLANS, *EXTRA_PLANS])}")
     return PLANS[name]()
 
 
 def run_configs(cfgs: list[ExperimentConfig], label: str, data: str | os.PathLike | None = None,
-                results: str | os.PathLike | None = None, progress: bool = True, dry_run: bool = False) -> list[Record]:
-    """Every run of `cfgs`, in order; finished records are skipped, a run locked by another process too.
+                results: str | os.PathLike | None = None, progress: bool = True, dry_run: bool = False,
+                engine: EngineOptions | None = None) -> list[Record]:
+    """Every run of `cfgs` on `engine` (default: local, in order, in this process); finished records are
+    skipped, a run locked by another process too.
 
-    A run that fails (a diverged loss, say) is reported and the sweep goes on to the next one, so one bad
-    point does not stop hours of queued work; the failures are raised together at the end. A results folder that
-    cannot be written is refused before the first run, and a write that fails (a full disk) stops the sweep."""
+    A run that fails (a diverged loss, a config that cannot be built) is reported and the others go on, so one
+    bad point does not stop hours of queued work; the failures are raised together at the end, as a
+    `RunsFailedError` that carries the records made. A results folder that cannot be written is refused before
+    the first run, and a write that fails (a full disk) stops the sweep."""
+    engine = (engine or LOCAL).validate()
     done = [c for c in cfgs if find_record(c, results) is not None]
     if not dry_run and len(done) < len(cfgs):
         require_results_dir(results)
-    print(f"{label}: {len(cfgs)} runs, {len(done)} already recorded", file=sys.stderr)
-    out: list[Record] = []
-    failed: list[str] = []
+    on = f" on Ray ({engine.address or 'a local instance'})" if engine.kind == "ray" else ""
+    print(f"{label}: {len(cfgs)} runs, {len(done)} already recorded{on}", file=sys.stderr)
+    if engine.kind == "ray" and not dry_run:
+        outcomes = _on_ray(cfgs, data, results, progress, engine)
+    else:
+        outcomes = _locally(cfgs, data, results, progress, dry_run)
+    out = [o.record for o in outcomes if o.record is not None]
+    failed = [(o.run_name, o.error) for o in outcomes if o.status == "failed"]
+    if not dry_run:
+        locked = sum(o.status == "locked" for o in outcomes)
+        print(f"{label}: {len(out) - len(done)} trained now, {len(done)} already recorded, {len(failed)} failed"
+              + (f", {locked} skipped (locked by another process)" if locked else ""), file=sys.stderr)
+    if failed:
+        raise RunsFailedError(f"{label}: {len(failed)} run(s) failed, {len(out)} of {len(cfgs)} recorded:\n  "
+                              + "\n  ".join(f"{n}: {e}" for n, e in failed), records=out, failed=failed)
+    return out
+
+
+def _locally(cfgs: list[ExperimentConfig], data: str | os.PathLike | None, results: str | os.PathLike | None,
+             progress: bool, dry_run: bool) -> list[RunOutcome]:
+    """The local engine: one run after another in this process."""
+    outcomes: list[RunOutcome] = []
     for k, cfg in enumerate(cfgs):
         rec = find_record(cfg, results)
         status = "done" if rec else "to run"
         print(f"[{k + 1}/{len(cfgs)}] {cfg.run_name}: {status}", file=sys.stderr)
         if rec or dry_run:
-            if rec:
-                out.append(rec)
+            outcomes.append(RunOutcome(cfg.run_name, "done" if rec else "planned", rec))
             continue
         t = time.perf_counter()
         try:
-            out.append(load_or_run(cfg, data=data, results=results, progress=progress))
+            rec = load_or_run(cfg, data=data, results=results, progress=progress)
         except RunLockedError as e:  # locked by a concurrent sweep: leave it to that process
             print(f"  skipped: {e}", file=sys.stderr)
+            outcomes.append(RunOutcome(cfg.run_name, "locked", error=str(e)))
             continue
         except OutputError:  # the disk, not this run: the next runs would fail the same way (a rerun skips the done)
             raise
-        except LfwSiameseError as e:
-            print(f"  FAILED: {e}", file=sys.stderr)
-            failed.append(f"{cfg.run_name}: {e}")
+        except Exception as e:  # noqa: BLE001 - any error of one run: reported, the sweep goes on
+            msg = str(e) if isinstance(e, LfwSiameseError) else f"{type(e).__name__}: {e}"
+            print(f"  FAILED: {msg}", file=sys.stderr)
+            outcomes.append(RunOutcome(cfg.run_name, "failed", error=msg))
             continue
         print(f"  finished in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    if failed:
-        raise LfwSiameseError(f"{label}: {len(failed)} run(s) failed, the other runs are recorded:\n  " + "\n  ".join(failed))
-    return out
+        outcomes.append(RunOutcome(cfg.run_name, "done", rec, seconds=time.perf_counter() - t))
+    return outcomes
+
+
+def _on_ray(cfgs: list[ExperimentConfig], data: str | os.PathLike | None, results: str | os.PathLike | None,
+            progress: bool, engine: EngineOptions) -> list[RunOutcome]:
+    """The ray engine: the unfinished runs as Ray tasks; the finished ones are never submitted."""
+    from .ray_engine import print_outcome, run_on_ray
+    todo: list[ExperimentConfig] = []
+    found: dict[str, Record] = {}
+    for k, cfg in enumerate(cfgs):
+        rec = find_record(cfg, results)
+        print(f"[{k + 1}/{len(cfgs)}] {cfg.run_name}: {'done' if rec else 'to run'}", file=sys.stderr)
+        if rec is not None:
+            found[cfg.run_name] = rec
+        else:
+            todo.append(cfg)
+    ran: dict[str, RunOutcome] = {}
+    if todo:
+        data_dir, results_dir = shared_paths(data, results)
+        print(f"submitting {len(todo)} run(s) to Ray: {engine.cpus_per_run:g} CPU and {engine.gpus_per_run:g} GPU "
+              f"each, records in {results_dir}", file=sys.stderr)
+        ran = {o.run_name: o for o in run_on_ray(todo, data_dir, results_dir, progress, engine, print_outcome)}
+    return [RunOutcome(c.run_name, "done", found[c.run_name]) if c.run_name in found else ran[c.run_name]
+            for c in cfgs]
 
 
 def run_plan(name: str, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
              progress: bool = True, dry_run: bool = False,
-             after: Callable[[Record], None] | None = None) -> list[Record]:
+             after: Callable[[Record], None] | None = None, engine: EngineOptions | None = None) -> list[Record]:
     """Every run of the plan, in order; finished records are skipped, a run locked by another process too.
 
     `after` is called on each record once the plan has run (the command line's `--oneshot` passes the N-way test).
     """
-    out = run_configs(get_plan(name), f"plan {name}", data, results, progress, dry_run)
+    out = run_configs(get_plan(name), f"plan {name}", data, results, progress, dry_run, engine)
     if after is not None and not dry_run:
         for rec in out:
             after(rec)
