@@ -117,9 +117,8 @@ def make_callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: Imag
         cbs.append(ResumableEarlyStopping(monitor=cfg.train.es_monitor, min_delta=cfg.train.es_min_delta,
                                           patience=cfg.train.es_patience, restore_best_weights=cfg.train.restore_best,
                                           verbose=1 if progress else 0))
-    cbs += [
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False),
-        keras.callbacks.BackupAndRestore(str(run_dir / "_backup"), delete_checkpoint=False),
-    ]
+    cbs.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+    if keras.backend.backend() == "tensorflow":  # (Keras writes TensorBoard logs through TensorFlow)
+        cbs.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False))
+    cbs.append(keras.callbacks.BackupAndRestore(str(run_dir / "_backup"), delete_checkpoint=False))
     return cbs
