@@ -111,5 +111,6 @@ def test_prefetching_threads_change_nothing() -> None:
         ((xa, xb), yy), ((pa, pb), py) = ds[i], plain[i]
         np.testing.assert_array_equal(xa, pa)
         np.testing.assert_array_equal(xb, pb)
+        np.testing.assert_array_equal(yy, py)
     with pytest.raises(IndexError):
         ds[len(ds)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import keras
 import numpy as np
