@@ -72,6 +72,23 @@ if sys.argv[2] != "1" and not any(d.startswith("gpu") for d in out["devices"]):
     sys.exit("JAX sees no GPU here (GPU_RUN_QUICK=1 runs the CPU check)")
 EOF
 say "environment checked"
+# The packed images decode here to the arrays they gave where the pack was built (this machine's Pillow/libjpeg).
+"$PY" - "$CARRY" <<'EOF' || say "warning: the packed images decode differently here (see above); the run goes on"
+import hashlib, json, sys
+from pathlib import Path
+from lfwsiamese.data.images import PACK_FILE, Preprocess, load_pack
+carry = Path(sys.argv[1])
+checks = json.loads((carry / "manifest.json").read_text())["pack"]["sha256_of_arrays"]
+bad = []
+for key, sha in checks.items():
+    crop, size = key.rsplit("_s", 1)
+    pre = Preprocess(() if crop == "full" else tuple(int(v) for v in crop[1:].split("-")), int(size))
+    assert pre.key == key, (pre.key, key)
+    got = hashlib.sha256(load_pack(carry / "data" / PACK_FILE, pre, progress=False).array.tobytes()).hexdigest()
+    print(f"pack {key}: {'the same arrays as where it was built' if got == sha else 'DIFFERENT arrays'}")
+    bad += [key] if got != sha else []
+sys.exit(1 if bad else 0)
+EOF
 has check && [ "$STEPS" = "check" ] && exit 0
 
 # 3. Deterministic GPU kernels (the runs' train.deterministic): XLA's flag, if this jaxlib knows it.

@@ -91,3 +91,4 @@ def test_gpu_carry_builds_a_checked_folder(synth: Path, tmp_path: Path) -> None:
     check = json.loads((tmp_path / "out" / "check.json").read_text())
     assert check["missing"] == [] and check["keras_backend"] == "jax" and check["tensorflow_importable"] is False
     assert {"log.txt", "check.json", "manifest.json"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert res.stdout.count("the same arrays as where it was built") == 2  # the pack decodes alike there
