@@ -58,7 +58,8 @@ def gpu_compute_capabilities() -> list[tuple[int, int]]:
 
 def has_fast_bf16() -> bool:
     """Ampere-or-newer GPUs run bfloat16 matrix work natively, and so do AMX/AVX512-BF16 CPUs under TensorFlow
-    (oneDNN); XLA's CPU backend (JAX) has no such kernels, so there only a GPU counts."""
+    (oneDNN). On JAX only a GPU counts: whether XLA's CPU backend gains from bfloat16 on such CPUs is not measured
+    here, so `auto` stays float32 on a CPU."""
     if any(cc >= (8, 0) for cc in gpu_compute_capabilities()):
         return True
     if active_backend() != "tensorflow":
