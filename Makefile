@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "Creating $(VENV) with $(PYTHON) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[book,test,distributed]"
+	$(PY) -m pip install -q -e ".[book,test,distributed,jax]"
 	touch $@
 
 # JupyterLab settings for this environment: open Markdown (.md, the chapters' MyST sources) with

@@ -23,6 +23,7 @@ ARCHS = ("koch", "resnet")
 LR_SCHEDULES = ("constant", "cosine")
 LOSSES = ("pair_bce", "npair")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "gelu", "swish")
+BACKENDS = ("tensorflow", "jax")  # Keras 3 backends a run can train on
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,9 @@ class TrainConfig:
     loss: str = "pair_bce"
     loss_scale: float = 16.0  # npair only: the fixed inverse temperature multiplying the cosines
     loss_margin: float = 0.0  # npair only: subtracted from each positive cosine (an additive, CosFace-style margin)
+    # The Keras backend the run trains on (KERAS_BACKEND, set before Keras is imported): part of the record's
+    # identity, since other kernels give other numbers. The default keeps every TensorFlow record's name.
+    backend: str = "tensorflow"
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -206,6 +210,8 @@ class TrainConfig:
             raise ConfigError(f"train.loss_margin={self.loss_margin}: must be in [0, 1) (0.1 to 0.35 are usual)")
         if not self.weight_decay >= 0:
             raise ConfigError(f"train.weight_decay={self.weight_decay}: must be >= 0 (0 = plain Adam/SGD)")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"train.backend={self.backend!r}: allowed values are {BACKENDS}")
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,9 @@ def test_chapters_that_quote_a_published_number_cite_it(md: Path) -> None:
         from lfwsiamese.analysis.report.literature import PEER_KEYS
         assert set(PEER_KEYS.values()) <= _cited(text), f"{md.name} shows the peers without citing each of them"
     if "view2_comparison" in text:
-        from lfwsiamese.analysis.report.literature import LFW_RESULTS_KEY, LFW_VIEW2_VERIFIED
+        from lfwsiamese.analysis.report.literature import (
+            LFW_RESULTS_KEY,
+            LFW_VIEW2_VERIFIED,
+        )
         want = {LFW_RESULTS_KEY} | {k for e in LFW_VIEW2_VERIFIED for k in e.keys}
         assert want <= _cited(text), f"{md.name} shows results-page numbers without citing {sorted(want - _cited(text))}"

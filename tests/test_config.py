@@ -40,7 +40,7 @@ ALTERNATIVES: dict[str, str] = {
     "train.es_patience": "2", "train.restore_best": "true", "train.precision": "float32", "train.jit_compile": "1",
     "train.deterministic": "0", "train.test_each_epoch": "false",
     "train.lr_schedule": "cosine", "train.warmup_epochs": "1", "train.weight_decay": "0.05", "train.tta_flip": "true",
-    "train.loss": "npair", "train.loss_scale": "32", "train.loss_margin": "0.2",
+    "train.loss": "npair", "train.loss_scale": "32", "train.loss_margin": "0.2", "train.backend": "jax",
 }
 
 

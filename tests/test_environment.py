@@ -14,7 +14,9 @@ def _name(req: str) -> str:
 
 def test_environment_yml_names_the_same_packages_as_pyproject() -> None:
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {r for r in py["dependencies"]} | {r for x in ("book", "test", "distributed") for r in py["optional-dependencies"][x]}
+    extras = re.search(r'pip install -q -e "\.\[([a-z,]+)\]"', (ROOT / "Makefile").read_text()).group(1).split(",")
+    assert {"book", "test", "distributed", "jax"} <= set(extras)  # what `make` installs, and so CI
+    wanted = {r for r in py["dependencies"]} | {r for e in extras for r in py["optional-dependencies"][e]}
     lines = (ROOT / "environment.yml").read_text().splitlines()
     pip = [l.split("- ", 1)[1].strip().strip('"') for l in lines if l.startswith("      - ")]
     pip = [p for p in pip if p != "-e ."]

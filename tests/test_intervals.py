@@ -54,7 +54,11 @@ def test_combined_interval_adds_seed_and_pair_variance_and_says_what_it_covers()
 
 
 def test_accuracy_interval_reads_the_scores_and_refuses_different_test_pairs(tmp_path) -> None:
-    from lfwsiamese.analysis.report.intervals import accuracy_interval, combined_interval, interval_text
+    from lfwsiamese.analysis.report.intervals import (
+        accuracy_interval,
+        combined_interval,
+        interval_text,
+    )
     rng = np.random.default_rng(1)
     rights = [(rng.random(200) < 0.8).astype(float) for _ in range(3)]
     recs = [_scored(tmp_path, "m", s, r) for s, r in enumerate(rights)]

@@ -15,7 +15,11 @@ import numpy as np
 
 from lfwsiamese.models.towers import build_siamese
 from lfwsiamese.training.callbacks import seed_generators
-from lfwsiamese.training.checkpoint import checkpoint_callback, history_logger, latest_checkpoint
+from lfwsiamese.training.checkpoint import (
+    checkpoint_callback,
+    history_logger,
+    latest_checkpoint,
+)
 from tests.synth import tiny_config
 
 

@@ -270,6 +270,7 @@ def test_a_backup_written_before_this_layout_still_resumes(tmp_path: Path) -> No
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     from dataclasses import replace
+
     from lfwsiamese.training.optim import build_models
     K.save_checkpoint(_compiled(), tmp_path, 1)
     cfg = tiny_config()

@@ -15,7 +15,12 @@ def _with_history(rec, **cols):
 
 def test_recipe_and_reported_numbers_come_from_the_config_and_the_one_constant() -> None:
     from lfwsiamese.analysis.report.literature import REFERENCE_REPORTED
-    from lfwsiamese.analysis.report.numbers import init_text, recipe_numbers, reported_numbers, short
+    from lfwsiamese.analysis.report.numbers import (
+        init_text,
+        recipe_numbers,
+        reported_numbers,
+        short,
+    )
     from lfwsiamese.recipes import get_config
     n = recipe_numbers(get_config("reference"))
     assert n["lr"] == "5e-5" and n["batch"] == "32" and n["es_patience"] == "5" and n["val_pct"] == "20%"
@@ -36,7 +41,10 @@ def test_dataset_numbers_count_the_packaged_protocol_files() -> None:
 
 
 def test_architecture_numbers_and_tables_are_read_from_the_built_model() -> None:
-    from lfwsiamese.analysis.report.architecture import parameter_table, reference_choices
+    from lfwsiamese.analysis.report.architecture import (
+        parameter_table,
+        reference_choices,
+    )
     from lfwsiamese.analysis.report.numbers import architecture_numbers
     from lfwsiamese.recipes import get_config
     cfg = get_config("reference")
@@ -169,7 +177,11 @@ def test_score_bands_and_threshold_gain(tmp_path) -> None:
 
 
 def test_example_pairs_and_leakage() -> None:
-    from lfwsiamese.analysis.report.dataset import example_pairs, leakage_reading, leakage_summary
+    from lfwsiamese.analysis.report.dataset import (
+        example_pairs,
+        leakage_reading,
+        leakage_summary,
+    )
     pairs = example_pairs(n=3, seed=0)
     assert [p.same for p in pairs] == [True] * 3 + [False] * 3
     assert example_pairs(n=3, seed=0) == pairs  # seeded

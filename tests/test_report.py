@@ -404,7 +404,13 @@ def test_plan_records_never_trains_and_missing_records_lists_the_commands(tmp_pa
 
 
 def test_restricted_and_gap_plans() -> None:
-    from lfwsiamese.runs.plans import GAP_RECIPES, GAP_SEEDS, PLANS, get_plan, plan_ablation
+    from lfwsiamese.runs.plans import (
+        GAP_RECIPES,
+        GAP_SEEDS,
+        PLANS,
+        get_plan,
+        plan_ablation,
+    )
     restricted = get_plan("restricted")
     assert [c.seed for c in restricted] == [0, 1, 2] and {c.data.sampling for c in restricted} == {"pairs"}
     shared = {c.run_name for c in restricted} & {c.run_name for c in plan_ablation()}

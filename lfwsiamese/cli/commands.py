@@ -19,14 +19,17 @@ def quiet_tf() -> None:
 
 
 def import_tf_quietly() -> None:
-    """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails."""
+    """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails.
+    On another Keras backend (KERAS_BACKEND=jax) only Keras is imported: TensorFlow need not be installed."""
     import tempfile
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
         try:
-            import tensorflow as tf
-            tf.config.list_physical_devices("GPU")
+            import keras
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+                tf.config.list_physical_devices("GPU")
         except BaseException:
             os.dup2(saved, 2)
             tmp.seek(0)
@@ -72,7 +75,11 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 def _config_from_args(args: argparse.Namespace):
     from ..config import parse_set_args
     from ..recipes import get_config
-    return get_config(args.config, seed=args.seed, overrides=parse_set_args(args.set))
+    from ..training.setup import on_active_backend
+    overrides = parse_set_args(args.set)
+    cfg = get_config(args.config, seed=args.seed, overrides=overrides)
+    # on the backend this process runs, unless --set names one (which training then checks)
+    return cfg if {"backend", "train.backend"} & set(overrides) else on_active_backend(cfg)
 
 
 def warn_if_dirty() -> None:
@@ -223,7 +230,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
                 print(f"one-shot N-way for {rec.path.name}", file=sys.stderr)
                 evaluate_nway(rec.path, data=args.data, progress=not args.quiet)
+    from ..training.setup import active_backend, on_active_backend
     try:
+        if active_backend() != "tensorflow":  # the plan's configs, on this backend (their records are named apart)
+            from ..runs.plans import get_plan, run_configs
+            recs = run_configs([on_active_backend(c) for c in get_plan(args.plan)],
+                               f"plan {args.plan} ({active_backend()})", args.data, args.results, not args.quiet,
+                               args.dry_run, engine=engine)
+            for rec in recs if after is not None and not args.dry_run else []:
+                after(rec)
+            return 0
         run_plan(args.plan, data=args.data, results=args.results, progress=not args.quiet, dry_run=args.dry_run,
                  after=after, engine=engine)
     except RunsFailedError as e:  # some runs failed, the others are recorded: exit 1 (2 is a bad command line)
@@ -271,7 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress,
                         precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
                         bn_fused=not args.keras_bn)
-        res["env"] = environment(res["ours"]["precision"], args.jit)
+        res["env"] = environment(res["ours"]["precision"], res["ours"]["jit_compile"])
         fmt = format_table
     if out is not None:
         with write_errors(out, "nothing was written to it; free space on that disk (or choose another --out) and rerun"):

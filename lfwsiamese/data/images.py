@@ -19,6 +19,10 @@ from .check import list_images
 from .paths import ENV_CACHE, FRAME, cache_dir, images_dir, require_data_dir
 from .protocols import ImageRef, Pair
 
+#: A packed data folder (`data.pack.write_pack`) holds this file instead of lfw2/: the JPEG bytes of the images a
+#: run needs, each cut losslessly to the window of the 250x250 frame that the run's preprocessing reads.
+PACK_FILE = "lfw2-pack.npz"
+
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -120,6 +124,8 @@ def load_images(data: str | os.PathLike | None = None, pre: Preprocess = Preproc
                 progress: bool = True, use_cache: bool = True) -> ImageStore:
     """Every image, preprocessed, as uint8. The first load decodes on all cores; later loads read the cache."""
     data_dir = require_data_dir(data)
+    if (data_dir / PACK_FILE).is_file() and not (data_dir / "lfw2").is_dir():
+        return load_pack(data_dir / PACK_FILE, pre, workers=workers, progress=progress)
     root = images_dir(data_dir)
     paths = list_images(data_dir)
     if not paths:
@@ -159,3 +165,43 @@ def load_images(data: str | os.PathLike | None = None, pre: Preprocess = Preproc
         except OSError as e:
             warnings.warn(f"could not write the image cache {cfile} ({e}); set {ENV_CACHE} to a writable folder", stacklevel=2)
     return ImageStore(paths, arr, pre)
+
+
+def decode_window(blob: bytes, box: tuple[int, int, int, int], pre: Preprocess, source: str) -> np.ndarray:
+    """A packed image (the window `box` of its frame) -> the uint8 array `preprocess_image` makes of the whole frame."""
+    import io
+    with Image.open(io.BytesIO(blob)) as img:
+        img.load()
+        if tuple(box) == (0, 0, FRAME, FRAME):
+            return preprocess_image(img, pre, source, warn=False)
+        if img.mode != "L" or img.size != (box[2] - box[0], box[3] - box[1]):
+            raise DataError(f"{source}: the packed window {box} decodes as {img.mode} {img.size[0]}x{img.size[1]}; "
+                            f"rebuild the pack")
+        crop = pre.crop
+        img = img.crop((crop[0] - box[0], crop[1] - box[1], crop[2] - box[0], crop[3] - box[1]))
+        if img.size != (pre.size, pre.size):
+            img = img.resize((pre.size, pre.size))
+        return np.asarray(img, dtype=np.uint8)
+
+
+def load_pack(path: Path, pre: Preprocess, workers: int | None = None, progress: bool = True) -> ImageStore:
+    """The images of a packed data folder that `pre` can be computed from (their window covers its crop), as the
+    full folder would give them; the others are left out, and asking for one names it."""
+    from concurrent.futures import ThreadPoolExecutor
+    with np.load(path, allow_pickle=False) as z:
+        paths, offsets, blobs, boxes = [str(p) for p in z["paths"]], z["offsets"], z["blobs"], z["boxes"]
+    full = (0, 0, FRAME, FRAME)
+    need = tuple(pre.crop) or full
+    keep = [k for k, b in enumerate(boxes) if b[0] <= need[0] and b[1] <= need[1] and b[2] >= need[2] and b[3] >= need[3]]
+    if not keep:
+        raise DataError(f"{path}: no packed image covers the window {need} that preprocessing {pre.key} reads; "
+                        f"rebuild the pack for this config")
+    from tqdm.auto import tqdm
+
+    def one(k: int) -> np.ndarray:
+        return decode_window(blobs[offsets[k]:offsets[k + 1]].tobytes(), tuple(int(v) for v in boxes[k]), pre, paths[k])
+
+    with ThreadPoolExecutor(workers or min(os.cpu_count() or 1, 8)) as ex:
+        arr = np.stack(list(tqdm(ex.map(one, keep), total=len(keep), desc=f"decoding packed images ({pre.key})",
+                                 unit="img", disable=not progress)))
+    return ImageStore([paths[k] for k in keep], arr, pre)

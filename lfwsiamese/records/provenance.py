@@ -79,22 +79,51 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def backend_details() -> dict[str, Any]:
+    """The Keras backend, its library's version and the GPUs it sees (TensorFlow: no other key changes)."""
+    import keras
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return {"backend": backend, "tensorflow": tf.__version__,
+                "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+    out: dict[str, Any] = {"backend": backend}
+    if backend == "jax":
+        import jax
+        import jaxlib
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        out.update({"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                    "gpus": [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in gpus],
+                    "xla_flags": os.environ.get("XLA_FLAGS", "")})
+    return out
+
+
+def record_backend(env: dict[str, Any]) -> str:
+    """The backend an env.json states; records made before it was stated are TensorFlow's."""
+    return str(env.get("backend", "tensorflow"))
+
+
+def _tf_threads() -> int:
+    import tensorflow as tf
+    return tf.config.threading.get_intra_op_parallelism_threads()
+
+
 def environment(precision: str, jit_compile: bool, provenance: Provenance | None = None) -> dict[str, Any]:
-    """Machine, versions, precision and the code's provenance (taken now unless the run's start passed it)."""
+    """Machine, versions, backend, precision and the code's provenance (taken now unless the run's start passed it)."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from .. import __version__
     prov = capture() if provenance is None else provenance
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    details = backend_details()
+    gpus = details.pop("gpus", [])
     return {
-        "lfwsiamese": __version__, "python": sys.version.split()[0], "tensorflow": tf.__version__,
+        "lfwsiamese": __version__, "python": sys.version.split()[0], **details,
         "keras": keras.__version__, "numpy": np.__version__, "platform": platform.platform(),
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpus, "device": "GPU" if gpus else "CPU",
         "precision_policy": precision, "jit_compile": jit_compile,
         # TensorFlow's threads (0: its default, every CPU): a run's scores depend on it (training.setup.fix_threads)
-        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "threads": _tf_threads() if details.get("backend", "tensorflow") == "tensorflow" else None,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "git_commit": prov.label, "git_commit_taken": "at the start of training" if provenance else "when written",
         "code_patch": "code.patch" if prov.dirty else None,
     }

@@ -1,7 +1,8 @@
 """Training and prediction speed of the reference network: the reference's loop against ours, same process.
 
 Reference style: pairs held as float64 NumPy arrays, float32 model, `model.fit` on the arrays.
-Ours: uint8 images gathered, cast and scaled inside a tf.data graph, the default precision policy.
+Ours: uint8 images gathered, cast and scaled inside a tf.data graph (on JAX: NumPy batches from the uint8 array,
+the train step XLA-compiled), the default precision policy.
 """
 from __future__ import annotations
 
@@ -58,9 +59,15 @@ class Variant:
     jit_compile: bool = False
 
     def describe(self) -> str:
-        return (f"{'float64 NumPy + fit(x, y)' if self.input == 'numpy' else 'uint8 tf.data'}, {self.precision}, "
+        ours = "uint8 tf.data" if _tensorflow() else "uint8 NumPy batches"
+        return (f"{'float64 NumPy + fit(x, y)' if self.input == 'numpy' else ours}, {self.precision}, "
                 f"towers {'fused' if self.fused_towers else 'per branch'}, BN {'fused' if self.bn_fused else 'Keras'}"
                 + (", XLA" if self.jit_compile else ""))
+
+
+def _tensorflow() -> bool:
+    from .setup import active_backend
+    return active_backend() == "tensorflow"
 
 
 REFERENCE_STYLE = Variant("reference style", input="numpy", precision="float32", fused_towers=False, bn_fused=False)
@@ -112,9 +119,8 @@ def _prepare(steps: int, batch_size: int, warmup: int, data: str | None, progres
 def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
     """Train pairs/s (warm-up excluded) and predict pairs/s of one variant, in this process."""
     import keras
-    import tensorflow as tf
 
-    from ..data.pipeline import pair_dataset, training_dataset
+    from ..data.pipeline import as_images, pair_dataset, training_dataset
     from ..models.towers import build_siamese
     from .setup import resolve_precision
 
@@ -126,7 +132,8 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
     rss0 = rss_mib()
     base = get_config("reference-fast").model  # the reference network; only the computation differs
     model = build_siamese(replace(base, fused_towers=v.fused_towers, bn_fused=v.bn_fused), get_config("reference").data.size)
-    model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=v.jit_compile)
+    jit = v.jit_compile or not _tensorflow()  # (Keras' JAX trainer runs op by op unless compiled)
+    model.compile(keras.optimizers.Adam(5e-5), "binary_crossentropy", metrics=["accuracy"], jit_compile=jit)
     w, bs, arr = work.warmup * work.batch_size, work.batch_size, work.store.array
     a, b, y = work.a, work.b, work.y
     if v.input == "numpy":
@@ -143,7 +150,7 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
         model.predict([p1, p2], verbose=0, batch_size=32)
         pred_s = time.perf_counter() - t
     else:
-        images = tf.constant(arr)
+        images = as_images(arr)
         model.fit(training_dataset(images, a[:w], b[:w], y[:w], bs, seed=0, first_epoch=0, epochs=1), epochs=1, verbose=0)
         ds = training_dataset(images, a[w:], b[w:], y[w:], bs, seed=0, first_epoch=0, epochs=1)
         t = time.perf_counter()
@@ -156,7 +163,7 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
     n_test = len(work.ta)
     out = {
         "label": v.label, "setup": v.describe(), "precision": policy, "input": v.input, "fused_towers": v.fused_towers,
-        "bn_fused": v.bn_fused, "jit_compile": v.jit_compile,
+        "bn_fused": v.bn_fused, "jit_compile": jit,
         "train_pairs_per_s": work.steps * bs / train_s, "predict_pairs_per_s": n_test / pred_s,
         "predict_1000_pairs_s": pred_s * 1000 / n_test, "rss_growth_mib": rss_mib() - rss0,
         "forward_gflop_per_image": tower_flops(model) / 1e9,
@@ -167,7 +174,9 @@ def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
 
 def _add_flops(res: dict[str, Any]) -> None:
     train_flop_per_pair = 3 * 2 * res["forward_gflop_per_image"] * 1e9  # forward + backward (~2x), two images
-    peak, how = cpu_peak_flops(res["precision"])
+    from .setup import gpu_compute_capabilities
+    peak, how = (None, "unknown: a GPU (no nominal peak is estimated)") if gpu_compute_capabilities() else \
+        cpu_peak_flops(res["precision"])
     achieved = res["train_pairs_per_s"] * train_flop_per_pair
     res["train_gflop_per_s"] = achieved / 1e9
     res["fraction_of_peak"] = achieved / peak if peak else None
@@ -181,22 +190,23 @@ def run_bench(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: str 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     work = _prepare(steps, batch_size, warmup, data, progress)
     ours = Variant("ours", precision=precision, fused_towers=fused_towers, bn_fused=bn_fused, jit_compile=jit_compile)
-    out: dict[str, Any] = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "test_pairs": len(work.ta)}
+    from .setup import active_backend
+    out: dict[str, Any] = {"backend": active_backend(), "steps": steps, "warmup_steps": warmup, "batch_size": batch_size,
+                           "test_pairs": len(work.ta)}
     for key, v in (("reference_style", REFERENCE_STYLE), ("ours", ours)):
         if progress:
             print(f"{v.label} ({v.describe()}): warm-up {warmup} steps, then {steps} timed steps", flush=True)
         out[key] = time_variant(work, v)
         _add_flops(out[key])
     out["reference_style"]["input"] = "float64 NumPy arrays, model.fit(x, y)"
-    out["ours"]["input"] = "uint8 tensor, tf.data gather + cast in graph"
+    out["ours"]["input"] = ("uint8 tensor, tf.data gather + cast in graph" if _tensorflow() else
+                            "uint8 array, NumPy gather + cast per batch (keras.utils.PyDataset)")
     out["train_speedup"] = out["ours"]["train_pairs_per_s"] / out["reference_style"]["train_pairs_per_s"]
     out["predict_speedup"] = out["ours"]["predict_pairs_per_s"] / out["reference_style"]["predict_pairs_per_s"]
 
     # input pipeline alone: the same batches through a trivial consumer
-    import tensorflow as tf
-
-    from ..data.pipeline import training_dataset
-    images = tf.constant(work.store.array)
+    from ..data.pipeline import as_images, training_dataset
+    images = as_images(work.store.array)
     t = time.perf_counter()
     n_batches = sum(1 for _ in training_dataset(images, work.a, work.b, work.y, batch_size, seed=0, first_epoch=0, epochs=1))
     pipe = time.perf_counter() - t
@@ -222,7 +232,8 @@ def run_ablation(steps: int = 12, batch_size: int = 32, warmup: int = 3, data: s
         _add_flops(r)
         rows.append(r)
     add_gains(rows)
-    out = {"steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "variants": rows,
+    from .setup import active_backend
+    out = {"backend": active_backend(), "steps": steps, "warmup_steps": warmup, "batch_size": batch_size, "variants": rows,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if progress:
         print(format_ablation(out))

@@ -116,7 +116,8 @@ def make_callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: Imag
                                           verbose=1 if progress else 0))
     cbs += [
         history_logger(run_dir / "history.csv"),  # before the checkpoint: a resumed run keeps exactly its rows
-        keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False),
         checkpoint_callback(run_dir),  # last: it records whether early stopping ended training at this epoch
     ]
+    if keras.backend.backend() == "tensorflow":  # (Keras writes TensorBoard logs through TensorFlow)
+        cbs.insert(-1, keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), histogram_freq=0, write_graph=False))
     return cbs

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..data.images import ImageStore
+from .setup import jit_compile
 
 #: Variables weight decay never shrinks: biases, batch-norm scale/shift, the cosine head's scale and offset.
 NO_DECAY = ("bias", "gamma", "beta", "scale", "offset")
@@ -59,9 +60,9 @@ def build_models(cfg: ExperimentConfig, steps_per_epoch: int | None = None) -> t
     if cfg.train.loss == "npair":
         from ..models.losses import NPairLoss, npair_trainer
         trainer = npair_trainer(model)
-        trainer.compile(opt, NPairLoss(cfg.train.loss_scale, cfg.train.loss_margin), jit_compile=cfg.train.jit_compile)
+        trainer.compile(opt, NPairLoss(cfg.train.loss_scale, cfg.train.loss_margin), jit_compile=jit_compile(cfg))
         return trainer, model
-    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], jit_compile=cfg.train.jit_compile)
+    model.compile(opt, "binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile(cfg))
     return model, model
 
 

@@ -49,7 +49,7 @@ from .callbacks import make_callbacks
 from .checkpoint import FITTED, Checkpoint, latest_checkpoint, save_checkpoint
 from .optim import build_models, fit_cosine_head
 from .scoring import predict_pairs
-from .setup import setup
+from .setup import check_backend, jit_compile, setup
 
 
 def protocol_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
@@ -141,6 +141,7 @@ def prepare(cfg: ExperimentConfig, run_dir: Path, data: str | os.PathLike | None
     import keras
     keras.backend.clear_session()  # a sweep trains many runs in one process: start each from a clean graph
     gc.collect()
+    check_backend(cfg)
     provenance = capture()
     policy = setup(cfg)
     store, split, test_pairs = protocol_data(cfg, data, progress)
@@ -267,7 +268,7 @@ def score(prep: Prepared, fitted: Fitted, save_model: bool = True) -> RunOutput:
         clean.save(path)
 
     return RunOutput(cfg, res, hist, split.val, val_s, test_pairs, test_s,
-                     environment(prep.policy, cfg.train.jit_compile, prep.provenance),
+                     environment(prep.policy, jit_compile(cfg), prep.provenance),
                      weight_histograms(fitted.initial_weights, weight_snapshot(model)), save if save_model else None)
 
 
