@@ -1,0 +1,145 @@
+"""Face detection and alignment on real LFW-a faces (rendered as unaligned photos with a known transform), and the
+errors and warnings of faces not found or found several times."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lfwsiamese
+from lfwsiamese.cli import main
+from lfwsiamese.data.align import (
+    CANONICAL_EYES,
+    FaceNotFoundError,
+    align_face,
+    apply,
+    compose,
+    looks_aligned,
+    similarity,
+)
+from lfwsiamese.data.unaligned import render_unaligned
+
+pytestmark = pytest.mark.realdata
+
+#: Training people only (peopleDevTrain.txt): the alignment is checked on faces it was not measured on (its canonical
+#: frame comes from other DevTrain images).
+PEOPLE = ("Aaron_Peirsol", "Abdullah", "Adam_Sandler", "Alejandro_Toledo", "Al_Gore", "Alec_Baldwin", "Angelina_Jolie",
+          "Amelia_Vega", "Andre_Agassi", "Andy_Roddick", "Angela_Bassett", "Anna_Kournikova")
+
+
+def face(data: Path, name: str, i: int = 1) -> np.ndarray:
+    with Image.open(data / "lfw2" / name / f"{name}_{i:04d}.jpg") as im:
+        return np.asarray(im.convert("L"))
+
+
+def eye_error(al, s: np.ndarray) -> float:
+    back = apply(compose(al.transform, s), CANONICAL_EYES)
+    return float(np.max(np.linalg.norm(back - np.array(CANONICAL_EYES), axis=1)))
+
+
+@pytest.fixture(scope="module")
+def faces(real_data: Path) -> dict[str, np.ndarray]:
+    return {n: face(real_data, n) for n in PEOPLE if (real_data / "lfw2" / n).is_dir()}
+
+
+def test_lfwa_crops_are_left_as_they_are(real_data) -> None:
+    with Image.open(real_data / "lfw2" / "Al_Gore" / "Al_Gore_0001.jpg") as im:
+        assert looks_aligned(im)
+        assert looks_aligned(im.convert("RGB"))
+        assert not looks_aligned(im.resize((300, 300)))
+
+
+def test_alignment_recovers_the_eyes_of_rotated_rescaled_shifted_faces(faces) -> None:
+    """Each face twice, at random angle (+-25 deg), scale (0.7-1.4) and shift (+-60 px) on a noisy 400x400 canvas."""
+    errors = []
+    for k, img in enumerate(faces.values()):
+        for j in range(2):
+            canvas, s = render_unaligned(img, np.random.default_rng([7, k, j]))
+            errors.append(eye_error(align_face(canvas, "render"), s))
+    errors = np.array(errors)
+    assert np.median(errors) <= 5.0, errors.round(1)
+    assert np.mean(errors <= 10.0) >= 0.8, errors.round(1)
+
+
+@pytest.mark.parametrize("angle", [-35.0, -20.0, 0.0, 20.0, 35.0])
+def test_each_rotation_and_a_shift_is_recovered(faces, angle) -> None:
+    img = faces["Al_Gore"]
+    s = similarity(1.1, angle, (125, 125), (230, 190))
+    import cv2
+    canvas = cv2.warpAffine(img, s, (420, 380), borderMode=cv2.BORDER_REPLICATE)
+    al = align_face(canvas, "rotated")
+    assert eye_error(al, s) <= 8.0
+    assert al.image.shape == (250, 250) and al.n_faces == 1
+
+
+def test_several_faces_the_largest_with_a_warning(faces) -> None:
+    big, small = faces["Andre_Agassi"], faces["Amelia_Vega"]
+    wide = np.full((380, 700), 128, np.uint8)
+    s_big = similarity(1.2, 0, (125, 125), (180, 190))
+    s_small = similarity(0.75, 0, (125, 125), (540, 190))
+    import cv2
+    for img, s in ((big, s_big), (small, s_small)):
+        placed = cv2.warpAffine(img, s, (700, 380), borderMode=cv2.BORDER_CONSTANT)
+        mask = cv2.warpAffine(np.full_like(img, 255), s, (700, 380), flags=cv2.INTER_NEAREST)
+        wide[mask > 0] = placed[mask > 0]
+    with pytest.warns(UserWarning, match="2 faces found; using the largest"):
+        al = align_face(wide, "two.png")
+    assert al.n_faces == 2
+    assert eye_error(al, s_big) <= 8.0
+
+
+def test_no_face_is_one_error_naming_the_file(real_data, tmp_path, capsys) -> None:
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)).save(noise)
+    with pytest.raises(FaceNotFoundError, match="noise.png: no face found"):
+        lfwsiamese.verify(noise, real_data / "lfw2" / "Al_Gore" / "Al_Gore_0001.jpg")
+    rc = main(["verify", str(noise), str(real_data / "lfw2" / "Al_Gore" / "Al_Gore_0001.jpg")])
+    err = capsys.readouterr().err
+    assert rc == 2 and [l for l in err.splitlines() if l.startswith("error:")] == [
+        l for l in err.splitlines() if "noise.png: no face found" in l and l.startswith("error:")] != []
+    folder = tmp_path / "only-noise"
+    folder.mkdir()
+    noise.rename(folder / "noise.png")
+    out = tmp_path / "emb.npz"
+    rc = main(["embed", str(folder), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no face found" in err and not out.exists()  # nothing written
+
+
+def test_pairs_file_of_photos_with_a_faceless_row(real_data, faces, tmp_path, capsys) -> None:
+    names = list(faces)[:3]
+    for k, n in enumerate(names):
+        canvas, _ = render_unaligned(faces[n], np.random.default_rng([3, k]))
+        Image.fromarray(canvas).save(tmp_path / f"{n}.png")
+    Image.fromarray(np.full((300, 300), 90, np.uint8)).save(tmp_path / "blank.png")
+    orig = lambda n: real_data / "lfw2" / n / f"{n}_0001.jpg"
+    rows = [f"{names[0]}.png,{orig(names[0])},1", f"{names[1]}.png,{orig(names[1])},1", f"blank.png,{orig(names[2])},0",
+            f"{names[2]}.png,{orig(names[0])},0"]
+    (tmp_path / "pairs.csv").write_text("path_a,path_b,label\n" + "\n".join(rows) + "\n")
+    rc = main(["verify", "--pairs", str(tmp_path / "pairs.csv"), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    res = json.loads(out)
+    assert res["n_failed"] == 1 and "blank.png: no face found" in res["pairs"][2]["error"]
+    assert "error: row 3:" in err
+    assert all(p["score"] is not None for k, p in enumerate(res["pairs"]) if k != 2)
+    # the same photo of a face, aligned, is the same person as its LFW-a crop
+    assert res["pairs"][0]["same"] and res["pairs"][1]["same"]
+
+
+def test_identify_real_people_from_photos(real_data, faces, tmp_path) -> None:
+    g = tmp_path / "gallery"
+    names = ["Al_Gore", "Andre_Agassi", "Adam_Sandler", "Alec_Baldwin"]
+    for n in names:
+        (g / n).mkdir(parents=True)
+        for i in (2, 3):
+            src = real_data / "lfw2" / n / f"{n}_{i:04d}.jpg"
+            if src.is_file():
+                (g / n / src.name).write_bytes(src.read_bytes())
+    canvas, _ = render_unaligned(faces["Al_Gore"], np.random.default_rng(5))
+    res = lfwsiamese.identify(canvas, g, top=4)
+    assert [c.person for c in res.candidates][:1] == ["Al_Gore"] and res.person == "Al_Gore"
+    assert res.n_people == 4 and res.candidates[0].n_images == 2
