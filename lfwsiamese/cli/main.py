@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "ship-model"}
 #: Served by the shipped model through ONNX Runtime: TensorFlow only for a stored record (--run).
-TF_IF_RUN = {"verify", "embed", "oneshot", "identify"}
+TF_IF_RUN = {"verify", "embed", "oneshot", "identify", "alignment-experiment"}
 
 
 def _sigterm(signum: int, frame: object) -> None:

@@ -1,5 +1,5 @@
 """The commands that serve a model to users: `verify --pairs`, `identify`, `model-card`, `ship-model`,
-`data pairs-csv`; their parsers are added by `add_parsers` (the shipped model needs no TensorFlow)."""
+`alignment-experiment`, `data pairs-csv`; their parsers are added by `add_parsers` (the shipped model needs no TensorFlow)."""
 from __future__ import annotations
 
 import argparse
@@ -97,6 +97,19 @@ def cmd_ship_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alignment_experiment(args: argparse.Namespace) -> int:
+    from ..analysis.alignment import CONDITIONS, result_path, run_alignment_experiment
+    from ..analysis.verification import load_scorer
+    scorer = load_scorer(args.run, args.results)
+    res = run_alignment_experiment(scorer, data=args.data, results=args.results, seed=args.seed)
+    for k, label in CONDITIONS.items():
+        print(f"{label:<52} accuracy {res['accuracy'][k]:.4f}  (faces not found: {res['failed'][k]})")
+    e = res["eye_error_px"]
+    print(f"eye error after alignment: median {e['median']:.1f} px, 90th percentile {e['p90']:.1f} px ({e['n']} renders)")
+    print(f"stored in {result_path(scorer, args.results, args.seed)}")
+    return 0
+
+
 def cmd_pairs_csv(args: argparse.Namespace) -> int:
     from ..data import protocols as P
     from ..data.paths import require_data_dir, splits_dir
@@ -132,6 +145,14 @@ def add_parsers(sub: argparse._SubParsersAction, data_sub: argparse._SubParsersA
     s.add_argument("--results", help="records folder for the View 2 records (default: $LFWSIAMESE_RESULTS, else results/)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_ship_model)
+
+    a = sub.add_parser("alignment-experiment",
+                       help="DevTest pairs as aligned crops, unaligned photos, and unaligned photos aligned again "
+                            "(~20 min on 2 cores; the book's verifier chapter reads the stored result)")
+    a.add_argument("--data", help="LFW-a folder (default: $LFWSIAMESE_DATA, else data/lfwa in the project)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the renders (default 0)")
+    add_model_args(a, align=False)
+    a.set_defaults(func=cmd_alignment_experiment)
 
     p = data_sub.add_parser("pairs-csv", help="a protocol's pairs as a PAIRS.csv for `verify --pairs`")
     p.add_argument("out", help="the CSV to write (path_a,path_b,label; absolute image paths)")

@@ -59,7 +59,7 @@ class Aligned:
     transform: np.ndarray
     eyes: np.ndarray
     n_faces: int
-    method: str  # "eyes" (box refined by the eyes) or "box" (eyes not found: the box alone)
+    method: str  # "eyes" (box and symmetry refined by the eyes) or "box" (eyes not found: box and symmetry)
 
 
 def _cv2() -> Any:
@@ -145,6 +145,23 @@ def _eyes_near_canonical(frame: np.ndarray) -> np.ndarray | None:
     return np.array(out)
 
 
+def _symmetry_roll(frame: np.ndarray, max_angle: float = 12.0, step: float = 1.5) -> np.ndarray:
+    """A rotation of a first alignment (frame -> frame) that makes the face most nearly mirror-symmetric: the
+    normalised correlation of the face region with its mirror image, allowing a small sideways shift."""
+    cv2 = _cv2()
+    c = (CANONICAL_BOX[0], 120.0)
+    f = frame.astype(np.float32)
+    best = (-2.0, 0.0)
+    for a in np.arange(-max_angle, max_angle + 1e-6, step):
+        r = cv2.warpAffine(f, similarity(1.0, a, c, c), (FRAME, FRAME), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        region = r[70:180, 70:181]
+        v = float(cv2.matchTemplate(region, cv2.flip(region[:, 10:-10], 1), cv2.TM_CCOEFF_NORMED).max())
+        if v > best[0]:
+            best = (v, float(a))
+    return similarity(1.0, best[1], c, c)
+
+
 def _refine(frame: np.ndarray) -> np.ndarray | None:
     """A correction (frame -> frame) from the eyes: full rotation, half of the eyes' scale and shift (the box
     carries the other half), refused when the eyes are implausible."""
@@ -186,6 +203,7 @@ def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True) -> 
     face = faces[0]
     cx, cy, side = CANONICAL_BOX
     m = similarity(side / face.size, face.angle, (face.cx, face.cy), (cx, cy))
+    m = compose(_symmetry_roll(_warp(gray, m)), m)
     method = "box"
     fix = _refine(_warp(gray, m))
     if fix is not None:
