@@ -82,6 +82,18 @@ def test_each_rotation_and_a_shift_is_recovered(faces, angle) -> None:
     assert al.image.shape == (250, 250)
 
 
+def test_threads_align_as_one_thread_does(faces) -> None:
+    """Images are aligned in threads (`verify --pairs`): each thread has its own cascades, so the results are the
+    same as one by one (a shared OpenCV cascade corrupts concurrent detections)."""
+    from concurrent.futures import ThreadPoolExecutor
+    canvases = [render_unaligned(img, np.random.default_rng([11, k]))[0] for k, img in enumerate(faces.values())]
+    serial = [align_face(c, warn=False).transform for c in canvases]
+    with ThreadPoolExecutor(4) as ex:
+        threaded = list(ex.map(lambda c: align_face(c, warn=False).transform, canvases))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_several_faces_the_largest_with_a_warning(faces) -> None:
     big, small = faces["Andre_Agassi"], faces["Amelia_Vega"]
     s_big = similarity(1.2, 0, (125, 125), (180, 190))
@@ -131,6 +143,8 @@ def test_pairs_file_of_photos_with_a_faceless_row(real_data, faces, tmp_path, ca
     assert "error: row 3:" in err
     assert all(p["score"] is not None for k, p in enumerate(res["pairs"]) if k != 2)
     assert all(0.0 <= p["score"] <= 1.0 for k, p in enumerate(res["pairs"]) if k != 2)
+    # a photo made from an LFW-a crop, aligned, is the same person as that crop
+    assert res["pairs"][0]["same"] and res["pairs"][1]["same"]
 
 
 def test_identify_real_people(real_data, faces, tmp_path) -> None:

@@ -24,7 +24,8 @@ from ..records.store import results_dir
 from ..serve.verify import verify_pairs
 
 CONDITIONS = {"aligned": "LFW-a's aligned crops", "unaligned": "unaligned photos, resized whole (--align off)",
-              "unaligned_aligned": "unaligned photos, detected and aligned (--align on)"}
+              "unaligned_aligned": "unaligned photos, detected and aligned (--align on)",
+              "unaligned_oracle": "unaligned photos, put back by their known transform"}
 
 
 def result_path(scorer: Any, results: str | os.PathLike | None = None, seed: int = 0) -> Path:
@@ -50,6 +51,29 @@ def eye_errors(folder: Path, limit: int | None = None) -> np.ndarray:
     return np.array(out)
 
 
+def oracle_pairs(folder: Path) -> Path:
+    """The renders warped back into the frame by the inverse of their own transform: perfect alignment, but with the
+    render's resampling (the upper bound of any aligner); returns their pairs file."""
+    import csv
+
+    import cv2
+
+    from ..data.align import invert
+    from ..data.unaligned import write_pairs_csv
+    out = folder / "oracle"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    with np.load(folder / "transforms.npz") as z:
+        for name, s in zip(z["names"].tolist(), z["transforms"]):
+            gray = cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE)
+            back = cv2.warpAffine(gray, invert(s), (250, 250), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cv2.imwrite(str(out / "images" / name), back)
+    with open(folder / "unaligned.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    moved = [(str(out / "images" / Path(r["path_a"]).name), str(out / "images" / Path(r["path_b"]).name), int(r["label"]))
+             for r in rows]
+    return write_pairs_csv(out / "oracle.csv", moved)
+
+
 def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
                              seed: int = 0, eye_sample: int = 300) -> dict[str, Any]:
     """Render, score the three conditions, measure the eye error on `eye_sample` renders; store and return."""
@@ -62,7 +86,7 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
                            "n_pairs": len(pairs), "seed": seed, "render": asdict(Render()), "conditions": CONDITIONS,
                            "accuracy": {}, "accuracy_scored": {}, "failed": {}, "seconds": {}}
     for cond, csv_file, align in (("aligned", aligned_csv, "auto"), ("unaligned", unaligned_csv, "off"),
-                                  ("unaligned_aligned", unaligned_csv, "on")):
+                                  ("unaligned_aligned", unaligned_csv, "on"), ("unaligned_oracle", oracle_pairs(work), "auto")):
         res = verify_pairs(scorer, csv_file, align=align)
         correct = sum(1 for r in res.rows if r.error is None and r.same == bool(r.label))
         out["accuracy"][cond] = correct / len(res.rows)  # a pair whose face was not found counts as a wrong decision

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -70,8 +70,19 @@ def _cv2() -> Any:
     return cv2
 
 
-@lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def _cascade(name: str) -> Any:
+    """One classifier per thread and file: OpenCV's cascades keep scratch state while detecting, so a classifier
+    shared by threads corrupts their detections (images are aligned in threads by `serve.inputs.prepare_many`)."""
+    cache = _per_thread.__dict__.setdefault("cascades", {})
+    if name not in cache:
+        cache[name] = _load_cascade(name)
+    return cache[name]
+
+
+def _load_cascade(name: str) -> Any:
     cv2 = _cv2()
     path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
     c = cv2.CascadeClassifier(path)
