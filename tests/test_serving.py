@@ -109,6 +109,8 @@ def test_model_card_command(capsys) -> None:
         assert text in out, text
     rc, out, _ = run_cli(capsys, "model-card", "--json")
     assert json.loads(out)["sha256"] == card["sha256"]
+    from lfwsiamese.serve.card import model_card_markdown
+    assert (shipped_dir() / "MODEL_CARD.md").read_text() == model_card_markdown(card)  # the file beside the model
 
 
 @pytest.fixture
