@@ -13,6 +13,7 @@ face-detected and aligned (`align="auto"`; "on" always, "off" never).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -36,7 +37,15 @@ def load_model(run: str | os.PathLike | None = None, results: str | os.PathLike 
 def verify(img_a: Any, img_b: Any, *, run: str | os.PathLike | None = None, align: str = "auto") -> Verification:
     """Same person? `Verification(same, score, threshold, model)`; `same` is score > the validation threshold."""
     from .serve.verify import verify_pair
-    return verify_pair(load_model(run), img_a, img_b, align)
+    v = verify_pair(load_model(run), img_a, img_b, align)
+    _warn(v.warnings)
+    return v
+
+
+def _warn(notes: list[str]) -> None:
+    """Notes about the images (several faces, not an LFW-a crop) as warnings, once each."""
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, UserWarning, stacklevel=3)
 
 
 def _is_single(images: Any) -> bool:
@@ -65,7 +74,9 @@ def identify(img: Any, gallery: str | os.PathLike, *, top: int = 5, combine: str
     """Who in `gallery` (one sub-folder per person, or one image per person named after them) is this?
     `Identification.person` is the best match, or "unknown" when no score is above the threshold."""
     from .serve.gallery import identify as _identify
-    return _identify(load_model(run), img, gallery, top=top, combine=combine, align=align, use_cache=cache)
+    res = _identify(load_model(run), img, gallery, top=top, combine=combine, align=align, use_cache=cache)
+    _warn(res.warnings + [f"gallery image skipped: {s}" for s in res.skipped])
+    return res
 
 
 def model_card() -> str:

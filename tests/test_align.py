@@ -105,6 +105,9 @@ def test_several_faces_the_largest_with_a_warning(faces) -> None:
         al = align_face(wide, "two.png")
     assert al.n_faces == 2
     assert eye_error(al, s_big) <= 8.0
+    with pytest.warns(UserWarning, match="2 faces found; using the largest"):
+        v = lfwsiamese.verify(wide, big)  # the API warns too (and keeps the note in the result)
+    assert any("2 faces found" in w for w in v.warnings)
 
 
 def test_no_face_is_one_error_naming_the_file(real_data, tmp_path, capsys) -> None:
