@@ -13,12 +13,14 @@ PKG = Path(__file__).resolve().parents[1] / "lfwsiamese"
 LAYERS = (
     ("errors", "config", "recipes", "files"),
     ("data",),
+    ("serve",),
     ("models",),
     ("evaluate",),
     ("records",),
     ("training",),
     ("runs",),
     ("analysis",),
+    ("api",),
     ("cli", "__init__", "__main__"),
 )
 

@@ -174,13 +174,14 @@ def test_cli_oneshot_prints_the_table(synth, trained, capsys) -> None:
     assert rc == 2 and err.count("error:") == 1 and "--ways" in err and "Traceback" not in err
 
 
-def test_cli_oneshot_without_a_run_shows_baselines(synth, capsys, tmp_path, monkeypatch) -> None:
+def test_cli_oneshot_without_a_run_uses_the_shipped_model(synth, capsys, tmp_path, monkeypatch) -> None:
     data, _ = synth
     monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path))
     rc = main(["oneshot", "--ways", "5", "--trials", "30", "--data", str(data), "--quiet"])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert "baselines only" in err and "pixels_nn" in out and "siamese" not in out
+    assert "shipped" in err and "pixels_nn" in out and "siamese" in out
+    assert not list(tmp_path.rglob("oneshot.csv"))  # nothing written for the shipped model
 
 
 def test_wilson_interval_equals_scipys_for_integer_counts() -> None:

@@ -209,6 +209,20 @@ def model_scores(model: Any, store: ImageStore, pixel_scale: float, batch_size: 
     return score
 
 
+def scorer_scores(scorer: Any, store: ImageStore) -> ScoreFn:
+    """A `serve.scorer.Scorer`'s P(same) for every (query, support) pair: each image embedded once per view, pairs
+    scored as the record's test pairs were (flip averaging included)."""
+    def score(trials: Sequence[Trial]) -> np.ndarray:
+        q, s = _rows(store, trials)
+        a, b = np.repeat(q, s.shape[1]), s.ravel()
+        used = np.unique(np.concatenate([a, b]))
+        views = scorer.embed(store.array[used])
+        p = scorer.score(views[np.searchsorted(used, a)], views[np.searchsorted(used, b)])
+        return np.asarray(p).reshape(len(trials), s.shape[1])
+
+    return score
+
+
 def load_refs(refs: Sequence[ImageRef], data: str | os.PathLike | None, pre: Preprocess, progress: bool = True) -> ImageStore:
     """Only the images the trials use (a few thousand at most), not the whole of LFW-a."""
     root = images_dir(require_data_dir(data))
@@ -224,8 +238,10 @@ def load_refs(refs: Sequence[ImageRef], data: str | os.PathLike | None, pre: Pre
 
 def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = DEFAULT_WAYS, n_trials: int = 1000,
                   seed: int = 0, data: str | os.PathLike | None = None,
-                  people_counts: Mapping[str, int] | None = None, progress: bool = True) -> pd.DataFrame:
-    """Random, pixel nearest-neighbour and (with a run) Siamese accuracy for each N.
+                  people_counts: Mapping[str, int] | None = None, progress: bool = True,
+                  scorer: Any = None) -> pd.DataFrame:
+    """Random, pixel nearest-neighbour and (with a run, or a `scorer` such as the shipped model) Siamese accuracy for
+    each N.
 
     With a run, images are preprocessed as that run was trained, and the table is also written
     atomically to <run_dir>/oneshot.csv. `people_counts` defaults to the DevTest people.
@@ -243,6 +259,8 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
         model = load_run_model(run_dir)
         pre = Preprocess.of(rec.config.data)
         scale = rec.config.data.pixel_scale
+    elif scorer is not None:
+        pre = scorer.pre
     if people_counts is None:
         people_counts = dev_test_people(require_data_dir(data))
     all_trials = {n: make_trials(people_counts, n, n_trials, seed) for n in ns}
@@ -255,6 +273,8 @@ def evaluate_nway(run_dir: str | os.PathLike | None = None, ns: Sequence[int] = 
         rows.append({"method": "pixels_nn", "N": n, **nway_accuracy(pixel_baseline(store), trials), "seed": seed})
         if model is not None:
             rows.append({"method": "siamese", "N": n, **nway_accuracy(model_scores(model, store, scale), trials), "seed": seed})
+        elif scorer is not None:
+            rows.append({"method": "siamese", "N": n, **nway_accuracy(scorer_scores(scorer, store), trials), "seed": seed})
     df = pd.DataFrame(rows, columns=COLUMNS)
     if rec is not None:
         table = Path(rec.path) / "oneshot.csv"

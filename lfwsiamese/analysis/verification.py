@@ -1,7 +1,9 @@
-"""Use a trained record on new images: verify one pair, or embed a folder of images.
+"""Use a model on new images: verify one pair, or embed a folder of images.
 
-Images are preprocessed exactly as in training (the record's crop, size and pixel scale), so a
-score here means what the record's validation threshold was chosen for.
+The model is the shipped one (`serve.scorer.load_shipped`, ONNX Runtime) unless `run` names a stored record, whose
+model then runs through Keras (`KerasScorer`). Either way images are aligned when needed and preprocessed as in
+training (the record's crop, size and pixel scale), and pairs are scored as the record's test scores were (flip
+averaging included), so a score means what the validation threshold was chosen for.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import json
 import math
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.images import Preprocess, load_image
+from ..data.align import check_mode
+from ..data.images import Preprocess
 from ..errors import DataError, LfwSiameseError, RunError
 from ..files import atomic_write_bytes, check_writable_file, write_errors
 from ..recipes import is_scratch
@@ -28,9 +31,15 @@ from ..records.store import (
     load_run_model,
     results_dir,
 )
+from ..serve.inputs import find_images, prepare_many
+from ..serve.scorer import Head, Scorer
+from ..serve.verify import Verification, prepared_or_raise, verify_pair
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+__all__ = ["BEST", "EmbedResult", "KerasScorer", "Verification", "best_run", "embed_arrays", "embed_folder",
+           "head_spec", "load_scorer", "resolve_run", "run_candidates", "verify_images", "write_embeddings"]
+
 TRAIN_HINT = "lfwsiamese train --config reference"
+BEST = "best"  # --run best: the stored record with weights and the best validation accuracy
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -86,13 +95,6 @@ def resolve_run(run: str | os.PathLike | None, results: str | os.PathLike | None
     return p
 
 
-def load_for_inference(run: str | os.PathLike | None = None, results: str | os.PathLike | None = None) -> tuple[Record, Any]:
-    """The record and its model (weights checked against the record's config); clear errors otherwise."""
-    run_dir = resolve_run(run, results)
-    rec = load_record(run_dir)
-    return rec, load_run_model(run_dir)
-
-
 def preprocess_for(rec: Record) -> Preprocess:
     return Preprocess.of(rec.config.data)
 
@@ -102,82 +104,72 @@ def to_model_input(pixels: np.ndarray, pixel_scale: float) -> np.ndarray:
     return pixels.astype(np.float32)[..., None] * np.float32(pixel_scale)
 
 
-def read_image(path: str | os.PathLike, pre: Preprocess) -> np.ndarray:
-    """`data.load_image`, with Pillow's decompression-bomb refusal also reported as a DataError."""
-    from PIL import Image
-    try:
-        return load_image(path, pre)
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: refused by Pillow as too large ({e})") from None
-
-
 # ---------------------------------------------------------------------------------------- verify
 
 
-@dataclass
-class Verification:
-    """One decision: `same` is score > threshold, the rule the record's metrics were computed with."""
-
-    image_a: str
-    image_b: str
-    same: bool
-    score: float
-    threshold: float
-    run: str
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def decision(self) -> str:
-        return "same person" if self.same else "different people"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, **asdict(self)}
+def head_spec(model: Any) -> dict[str, Any]:
+    """The head's numbers of a Siamese model: the cosine head's scale and offset, or the L1 head's dense layer."""
+    names = {layer.name for layer in model.layers}
+    if "scaled_cosine" in names:
+        scale, offset = (float(np.asarray(w)) for w in model.get_layer("scaled_cosine").get_weights())
+        return {"kind": "cosine", "scale": scale, "offset": offset}
+    kernel, bias = model.get_layer("same_probability").get_weights()
+    return {"kind": "l1_sigmoid", "kernel": [float(v) for v in np.ravel(kernel)], "bias": float(np.ravel(bias)[0])}
 
 
-def score_pair(model: Any, a: np.ndarray, b: np.ndarray, pixel_scale: float) -> float:
-    """P(same person) for two preprocessed uint8 images."""
-    xa, xb = to_model_input(a[None], pixel_scale), to_model_input(b[None], pixel_scale)
-    out = model([xa, xb], training=False)
-    return float(np.asarray(out, dtype=np.float64).ravel()[0])
+class KerasScorer(Scorer):
+    """A stored record's model through Keras (`--run`): the same scoring path as the shipped model, with the record's
+    threshold, crop, size, pixel scale and flip averaging."""
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        rec = load_record(run_dir)
+        if "threshold" not in rec.metrics:
+            raise RunError(f"{rec.path / 'metrics.json'}: no 'threshold'; the record is damaged: retrain it")
+        self.model = load_run_model(rec.path)
+        self._tower = self.model.get_layer("tower")
+        self.head = Head(head_spec(self.model))
+        self.record = rec
+        self.name = str(rec.path)
+        st = rec.model_path.stat()
+        self.model_id = f"{rec.path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        self.pre = preprocess_for(rec)
+        self.pixel_scale = rec.config.data.pixel_scale
+        self.tta_flip = rec.config.train.tta_flip
+        self.threshold = float(rec.metrics["threshold"])
+        self.dim = int(self._tower.output.shape[-1])
+
+    def tower(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._tower(x, training=False), dtype=np.float32)
 
 
-def verify_images(image_a: str | os.PathLike, image_b: str | os.PathLike, run: str | os.PathLike | None = None,
-                  results: str | os.PathLike | None = None) -> Verification:
-    """Decide whether two image files show the same person, with the run's validation threshold.
+def load_scorer(run: str | os.PathLike | None = None, results: str | os.PathLike | None = None) -> Scorer:
+    """The shipped model (no `run`), or a stored record's (`run`: a folder, a run name, or "best": the record with
+    weights and the best validation accuracy under `results`)."""
+    if run is None or str(run) == "":
+        from ..serve.scorer import load_shipped
+        return load_shipped()
+    return KerasScorer(resolve_run(None if str(run) == BEST else run, results))
 
-    Images are read before the model is loaded, so a bad image fails fast. Warnings about images that
-    are not aligned 250x250 grayscale LFW-a faces are raised (and also kept in the result).
+
+def verify_images(image_a: Any, image_b: Any, run: str | os.PathLike | None = None,
+                  results: str | os.PathLike | None = None, align: str = "auto") -> Verification:
+    """Decide whether two images show the same person, with the model's validation threshold.
+
+    Images are read before a record's model is loaded, so a bad image fails fast. Notes about images that are not
+    aligned 250x250 grayscale LFW-a faces are raised as warnings (and also kept in the result).
     """
-    run_dir = resolve_run(run, results)
-    rec = load_record(run_dir)
-    if "threshold" not in rec.metrics:
-        raise RunError(f"{run_dir / 'metrics.json'}: no 'threshold'; the record is damaged: retrain it")
-    pre = preprocess_for(rec)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        a = read_image(image_a, pre)
-        b = read_image(image_b, pre)
-    for w in caught:  # re-raise for the caller's own warning handling
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    model = load_run_model(run_dir)
-    score = score_pair(model, a, b, rec.config.data.pixel_scale)
-    threshold = float(rec.metrics["threshold"])
-    return Verification(str(image_a), str(image_b), bool(score > threshold), score, threshold, str(run_dir),
-                        [str(w.message) for w in caught])
+    check_mode(align)
+    if run is not None and str(run) != "":
+        rec = load_record(resolve_run(None if str(run) == BEST else run, results))
+        for p in prepare_many([image_a, image_b], preprocess_for(rec), align, workers=2):
+            prepared_or_raise(p)
+    v = verify_pair(load_scorer(run, results), image_a, image_b, align)
+    for note in v.warnings:
+        warnings.warn(note, stacklevel=2)
+    return v
 
 
 # ----------------------------------------------------------------------------------------- embed
-
-
-def find_images(folder: str | os.PathLike) -> list[Path]:
-    """Every .jpg/.jpeg/.png (any case) under `folder`, recursively, sorted by relative path."""
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: no such folder; expected a folder of .jpg/.jpeg/.png images")
-    found = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-    if not found:
-        raise DataError(f"{root}: no .jpg, .jpeg or .png files found (searched recursively)")
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 @dataclass
@@ -185,7 +177,7 @@ class EmbedResult:
     """What `embed_folder` wrote and what it skipped (path, reason)."""
 
     out: Path
-    run: Path
+    run: str  # the model: "shipped:<run>" or the record's folder
     paths: list[str]
     embeddings: np.ndarray
     skipped: list[tuple[str, str]]
@@ -229,16 +221,17 @@ def write_embeddings(out: str | os.PathLike, paths: Sequence[str], embeddings: n
 
 
 def embed_folder(folder: str | os.PathLike, out: str | os.PathLike, run: str | os.PathLike | None = None,
-                 results: str | os.PathLike | None = None, batch_size: int = 64, progress: bool = True) -> EmbedResult:
-    """Embed every image under `folder` with a run's tower; unreadable images are skipped with a warning."""
+                 results: str | os.PathLike | None = None, batch_size: int = 64, progress: bool = True,
+                 align: str = "auto") -> EmbedResult:
+    """Embed every image under `folder` with the model's tower (the unmirrored view); unreadable images, and images
+    without a face where alignment is needed, are skipped with a warning."""
     out = check_out_path(out)
     if batch_size < 1:
         raise LfwSiameseError(f"--batch-size {batch_size}: must be >= 1")
+    check_mode(align)
     root = Path(folder).expanduser()
     files = find_images(root)
-    rec, model = load_for_inference(run, results)
-    tower = model.get_layer("tower")
-    pre, scale = preprocess_for(rec), rec.config.data.pixel_scale
+    scorer = load_scorer(run, results)
     from tqdm.auto import tqdm
     kept: list[str] = []
     parts: list[np.ndarray] = []
@@ -246,32 +239,30 @@ def embed_folder(folder: str | os.PathLike, out: str | os.PathLike, run: str | o
     not_lfwa: list[str] = []
     with tqdm(total=len(files), desc="embedding", unit="img", disable=not progress) as bar:
         for i in range(0, len(files), batch_size):
-            pixels: list[np.ndarray] = []
-            for f in files[i:i + batch_size]:
-                rel = f.relative_to(root).as_posix()
-                try:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        pixels.append(read_image(f, pre))
-                except DataError as e:
-                    skipped.append((rel, str(e)))
+            batch = files[i:i + batch_size]
+            rels = [f.relative_to(root).as_posix() for f in batch]
+            pixels = []
+            for rel, p in zip(rels, prepare_many(batch, scorer.pre, align, sources=[str(f) for f in batch])):
+                if p.error is not None:
+                    skipped.append((rel, p.error))
                     continue
-                if caught:
+                if p.notes or p.aligned:
                     not_lfwa.append(rel)
                 kept.append(rel)
+                pixels.append(p.pixels)
             if pixels:
-                parts.append(embed_arrays(tower, np.stack(pixels), scale, batch_size))
-            bar.update(len(files[i:i + batch_size]))
+                parts.append(scorer.embed(np.stack(pixels), batch_size)[:, 0])
+            bar.update(len(batch))
     if not kept:
         shown = "; ".join(reason for _, reason in skipped[:5])
-        raise DataError(f"{root}: none of the {len(files)} image file(s) could be read ({shown})")
+        raise DataError(f"{root}: none of the {len(files)} image file(s) could be used ({shown})")
     if not_lfwa:
-        warnings.warn(f"{len(not_lfwa)} image(s) are not 250x250 grayscale aligned LFW-a faces and were converted/resized "
-                      f"(e.g. {', '.join(not_lfwa[:3])}); their embeddings are less reliable", stacklevel=2)
+        warnings.warn(f"{len(not_lfwa)} image(s) are not 250x250 grayscale aligned LFW-a faces and were aligned or "
+                      f"converted (e.g. {', '.join(not_lfwa[:3])}); their embeddings are less reliable", stacklevel=2)
     if skipped:
         listed = ", ".join(f"{p} ({r.split(': ', 1)[-1]})" for p, r in skipped[:20])
         more = f" and {len(skipped) - 20} more" if len(skipped) > 20 else ""
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s): {listed}{more}", stacklevel=2)
+        warnings.warn(f"skipped {len(skipped)} unusable image(s): {listed}{more}", stacklevel=2)
     emb = np.concatenate(parts)
     write_embeddings(out, kept, emb)
-    return EmbedResult(out, rec.path, kept, emb, skipped, len(not_lfwa))
+    return EmbedResult(out, scorer.name, kept, emb, skipped, len(not_lfwa))

@@ -317,16 +317,21 @@ def _warnings_to_stderr() -> Iterator[None]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.pairs:
+        from .serving import cmd_verify_pairs
+        return cmd_verify_pairs(args)
+    if not (args.image_a and args.image_b):
+        raise LfwSiameseError("verify needs two images (verify A.jpg B.jpg) or --pairs PAIRS.csv")
     from ..analysis.verification import verify_images
     with _warnings_to_stderr():
-        v = verify_images(args.image_a, args.image_b, run=args.run, results=args.results)
+        v = verify_images(args.image_a, args.image_b, run=args.run, results=args.results, align=args.align)
     if args.json:
         print(json.dumps(v.to_dict(), indent=2))
         return 0
     print(v.decision)
     print(f"  score      {v.score:.4f}  (P(same person); 'same' when score > threshold)")
     print(f"  threshold  {v.threshold:.4f}  (chosen on validation)")
-    print(f"  run        {v.run}")
+    print(f"  model      {v.model}")
     return 0
 
 
@@ -334,10 +339,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from ..analysis.verification import embed_folder
     with _warnings_to_stderr():
         r = embed_folder(args.folder, args.out, run=args.run, results=args.results, batch_size=args.batch_size,
-                         progress=not args.quiet)
-    skipped = f", skipped {len(r.skipped)} unreadable" if r.skipped else ""
+                         progress=not args.quiet, align=args.align)
+    skipped = f", skipped {len(r.skipped)} unusable" if r.skipped else ""
     print(f"embedded {len(r.paths)} image(s) from {args.folder} ({r.embeddings.shape[1]} dimensions){skipped} -> {r.out}")
-    print(f"  run {r.run}")
+    print(f"  model {r.run}")
     return 0
 
 
@@ -353,18 +358,20 @@ def _parse_ways(text: str) -> list[int]:
 
 def cmd_oneshot(args: argparse.Namespace) -> int:
     from ..analysis.oneshot import evaluate_nway
-    from ..analysis.verification import resolve_run, run_candidates
+    from ..analysis.verification import BEST, resolve_run
     ways = _parse_ways(args.ways)
     if args.trials < 1:
         raise LfwSiameseError(f"--trials {args.trials}: must be >= 1")
     with _warnings_to_stderr():
-        if args.run or run_candidates(args.results):
-            run = resolve_run(args.run, args.results)
-        else:
-            run = None
-            print("note: no stored record with weights; showing the baselines only "
-                  "(train one with `lfwsiamese train --config reference`)", file=sys.stderr)
-        df = evaluate_nway(run, ways, n_trials=args.trials, seed=args.seed, data=args.data, progress=not args.quiet)
+        run, scorer = None, None
+        if args.run:
+            run = resolve_run(None if args.run == BEST else args.run, args.results)
+        else:  # the shipped model
+            from ..serve.scorer import load_shipped
+            scorer = load_shipped()
+            print(f"model {scorer.name} (the shipped model; --run picks a stored record)", file=sys.stderr)
+        df = evaluate_nway(run, ways, n_trials=args.trials, seed=args.seed, data=args.data, progress=not args.quiet,
+                           scorer=scorer)
     import pandas as pd
     with pd.option_context("display.width", 200, "display.float_format", "{:.4f}".format):
         print(df.to_string(index=False))

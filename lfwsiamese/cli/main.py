@@ -23,6 +23,7 @@ from .commands import (
     import_tf_quietly,
     quiet_tf,
 )
+from .serving import ALIGN_HELP, RUN_HELP, add_parsers
 
 
 def engine_args(sp: argparse.ArgumentParser, engines: tuple[str, ...] = ("local", "ray")) -> None:
@@ -128,34 +129,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time each optimization one at a time (8 variants, ~6 min here; e.g. --out results/bench/ablation-cpu.json)")
     b.set_defaults(func=cmd_bench)
 
-    v = sub.add_parser("verify", help="same person or not: two image files through a trained run")
-    v.add_argument("image_a")
-    v.add_argument("image_b")
-    v.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    v = sub.add_parser("verify", help="same person or not: two image files, or every row of --pairs PAIRS.csv")
+    v.add_argument("image_a", nargs="?")
+    v.add_argument("image_b", nargs="?")
+    v.add_argument("--pairs", help="CSV with a header path_a,path_b[,label]: score every row (exit 1 if some rows fail)")
+    v.add_argument("--batch-size", type=int, default=64, help="images per model call with --pairs (default 64)")
+    v.add_argument("--run", help=RUN_HELP + " (default: the model shipped in the package)")
     v.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    v.add_argument("--align", default="auto", choices=["auto", "on", "off"], help=ALIGN_HELP)
     v.add_argument("--json", action="store_true", help="print a JSON object")
     v.set_defaults(func=cmd_verify)
 
     m = sub.add_parser("embed", help="tower embeddings of every .jpg/.jpeg/.png under a folder")
     m.add_argument("folder")
     m.add_argument("--out", required=True, help="output file: *.npz (arrays paths, embeddings) or *.csv")
-    m.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    m.add_argument("--run", help=RUN_HELP + " (default: the model shipped in the package)")
     m.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    m.add_argument("--align", default="auto", choices=["auto", "on", "off"], help=ALIGN_HELP)
     m.add_argument("--batch-size", type=int, default=64)
     m.add_argument("--quiet", action="store_true", help="no progress bar")
     m.set_defaults(func=cmd_embed)
 
     o = sub.add_parser("oneshot", help="one-shot N-way identification on DevTest people (Koch et al.'s task)")
     common(o, results=True)
-    o.add_argument("--run", help="run folder or name (default: the stored run with weights and the best validation accuracy)")
+    o.add_argument("--run", help=RUN_HELP + " (default: the model shipped in the package)")
     o.add_argument("--ways", default="5,10,20", help="comma-separated N (default: 5,10,20)")
     o.add_argument("--trials", type=int, default=1000, help="trials per N (default: 1000)")
     o.add_argument("--seed", type=int, default=0)
     o.set_defaults(func=cmd_oneshot)
+    add_parsers(sub, dsub)
     return p
 
 
-TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "verify", "embed", "oneshot", "tune"}
+TF_COMMANDS = {"train", "evaluate", "sweep", "bench", "ship-model", "tune"}
+#: Served by the shipped model through ONNX Runtime: TensorFlow only for a stored record (--run).
+TF_IF_RUN = {"verify", "embed", "oneshot", "identify", "alignment-experiment"}
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -167,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)  # a polite stop: the same path as Ctrl-C, records stay whole
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in TF_COMMANDS and not args.debug:
+    needs_tf = args.command in TF_COMMANDS or (args.command in TF_IF_RUN and getattr(args, "run", None))
+    if needs_tf and not args.debug:
         import_tf_quietly()
     try:
         return int(args.func(args) or 0)

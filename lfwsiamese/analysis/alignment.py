@@ -1,0 +1,134 @@
+"""How much face alignment matters: the 1,000 DevTest pairs scored as LFW-a's aligned crops, as unaligned photos
+(`data.unaligned`: rotated, rescaled, shifted, pasted on a noisy canvas) resized whole, and as the same photos
+detected and aligned (`data.align`); plus how far the alignment lands from the known eye positions.
+
+The result is stored as JSON under results/alignment/ (keyed by the model's checksum); the book reads it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import protocols as P
+from ..data.align import CANONICAL_EYES, FaceNotFoundError, align_face, apply, compose
+from ..data.paths import cache_dir, images_dir, require_data_dir, splits_dir
+from ..data.unaligned import Render, render_pairs, render_unaligned
+from ..files import atomic_write_json
+from ..records.store import results_dir
+from ..serve.verify import verify_pairs
+
+CONDITIONS = {"aligned": "LFW-a's aligned crops", "unaligned": "unaligned photos, resized whole (--align off)",
+              "unaligned_aligned": "unaligned photos, detected and aligned (--align on)",
+              "unaligned_oracle": "unaligned photos, put back by their known transform"}
+
+
+def result_path(scorer: Any, results: str | os.PathLike | None = None, seed: int = 0) -> Path:
+    return results_dir(results) / "alignment" / f"devtest-{scorer.model_id[:12]}-s{seed}.json"
+
+
+def eye_errors(folder: Path, limit: int | None = None) -> np.ndarray:
+    """Per render: the larger of the two eyes' distances (in 250x250 frame pixels) between where alignment put the
+    canonical eyes and where they belong; NaN where no face was found."""
+    import cv2
+    with np.load(folder / "transforms.npz") as z:
+        names, mats = z["names"].tolist(), z["transforms"]
+    out = []
+    for name, s in list(zip(names, mats))[:limit]:
+        gray = cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE)
+        try:
+            al = align_face(gray, name, warn=False)
+        except FaceNotFoundError:
+            out.append(np.nan)
+            continue
+        back = apply(compose(al.transform, s), CANONICAL_EYES)  # frame -> canvas -> frame: identity if perfect
+        out.append(float(np.max(np.linalg.norm(back - np.array(CANONICAL_EYES), axis=1))))
+    return np.array(out)
+
+
+def oracle_pairs(folder: Path) -> Path:
+    """The renders warped back into the frame by the inverse of their own transform: perfect alignment, but with the
+    render's resampling (the upper bound of any aligner); returns their pairs file."""
+    import csv
+
+    import cv2
+
+    from ..data.align import invert
+    from ..data.unaligned import write_pairs_csv
+    out = folder / "oracle"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    with np.load(folder / "transforms.npz") as z:
+        for name, s in zip(z["names"].tolist(), z["transforms"]):
+            gray = cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE)
+            back = cv2.warpAffine(gray, invert(s), (250, 250), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cv2.imwrite(str(out / "images" / name), back)
+    with open(folder / "unaligned.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    moved = [(str(out / "images" / Path(r["path_a"]).name), str(out / "images" / Path(r["path_b"]).name), int(r["label"]))
+             for r in rows]
+    return write_pairs_csv(out / "oracle.csv", moved)
+
+
+def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
+                             seed: int = 0, eye_sample: int = 300) -> dict[str, Any]:
+    """Render, score the three conditions, measure the eye error on `eye_sample` renders; store and return."""
+    data_dir = require_data_dir(data)
+    pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
+    work = cache_dir() / f"unaligned-devtest-s{seed}"
+    t0 = time.perf_counter()
+    aligned_csv, unaligned_csv = render_pairs(pairs, work, data_dir, seed)
+    out: dict[str, Any] = {"model": scorer.name, "model_id": scorer.model_id, "threshold": scorer.threshold,
+                           "n_pairs": len(pairs), "seed": seed, "render": asdict(Render()), "conditions": CONDITIONS,
+                           "accuracy": {}, "accuracy_scored": {}, "failed": {}, "seconds": {}}
+    for cond, csv_file, align in (("aligned", aligned_csv, "auto"), ("unaligned", unaligned_csv, "off"),
+                                  ("unaligned_aligned", unaligned_csv, "on"), ("unaligned_oracle", oracle_pairs(work), "auto")):
+        res = verify_pairs(scorer, csv_file, align=align)
+        correct = sum(1 for r in res.rows if r.error is None and r.same == bool(r.label))
+        out["accuracy"][cond] = correct / len(res.rows)  # a pair whose face was not found counts as a wrong decision
+        out["accuracy_scored"][cond] = res.accuracy
+        out["failed"][cond] = len(res.failed)
+        out["seconds"][cond] = res.seconds
+    err = eye_errors(work, eye_sample)
+    ok = err[np.isfinite(err)]
+    out["eye_error_px"] = {"n": int(len(err)), "not_found": int((~np.isfinite(err)).sum()),
+                           "median": float(np.median(ok)), "p90": float(np.percentile(ok, 90)),
+                           "within_5px": float(np.mean(ok <= 5)), "within_10px": float(np.mean(ok <= 10))}
+    out["seconds"]["total"] = time.perf_counter() - t0
+    atomic_write_json(result_path(scorer, results, seed), out)
+    return out
+
+
+def load_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
+                              results: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:
+    """The stored result for this model, else run it (about 10 minutes on a 2-core CPU)."""
+    f = result_path(scorer, results, seed)
+    if f.is_file():
+        return json.loads(f.read_text())
+    return run_alignment_experiment(scorer, data, results, seed)
+
+
+def examples(refs: list[P.ImageRef], data: str | os.PathLike | None = None, seed: int = 0,
+             all_refs: list[P.ImageRef] | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(LFW-a crop, its unaligned render, the render aligned again or None) for a few images, rendered as in the
+    experiment (image k of the sorted distinct DevTest images uses the generator seeded by (seed, k))."""
+    from PIL import Image
+    root = images_dir(require_data_dir(data))
+    if all_refs is None:
+        pairs = P.load_pairs("pairsDevTest.txt", splits_dir(require_data_dir(data)))
+        all_refs = sorted({r for p in pairs for r in (p.a, p.b)})
+    out = []
+    for ref in refs:
+        with Image.open(root / ref.relpath) as im:
+            img = np.asarray(im.convert("L"), np.uint8)
+        canvas, _ = render_unaligned(img, np.random.default_rng([seed, all_refs.index(ref)]))
+        try:
+            again = align_face(canvas, ref.relpath, warn=False).image
+        except FaceNotFoundError:
+            again = None
+        out.append((img, canvas, again))
+    return out

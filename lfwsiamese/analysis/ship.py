@@ -1,0 +1,181 @@
+"""`lfwsiamese ship-model --run RUN_DIR`: put a record's model inside the package, ready for users.
+
+1. The record's weights are loaded into a float32 model built from the record's own config (`load_run_model`: no code
+   in the file is run, which is what `safe_mode=True` guards), and its tower is exported to ONNX (tf2onnx, through
+   Keras' `export(format="onnx")`); the head's few numbers go into the card.
+2. The exported tower must give Keras' scores within 1e-4 on fixed probe images (stored in the card, so a test can
+   check the shipped file without TensorFlow).
+3. The record's validation and DevTest pairs are scored again through ONNX Runtime, exactly as the record scored them
+   (crop, resize, pixel scale, flip averaging); the scores are compared with val_scores.csv / scores.csv, and where
+   they differ (a bfloat16 record, another runtime) the threshold is chosen again on the same validation pairs. Both
+   thresholds, and both runtimes' accuracies, go into the card.
+4. The card also carries the training data and protocol, View 2 accuracy from the config's View 2 records if they
+   exist, and the checksum of the shipped file. `model.onnx`, `model.json` and `MODEL_CARD.md` are written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.images import load_images
+from ..data.paths import require_data_dir
+from ..errors import RunError
+from ..evaluate import best_threshold, fold_summary, metrics
+from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..records.store import find_record, load_record, load_run_model, pairs_from_scores
+from ..serve.card import model_card_markdown
+from .verification import head_spec
+from ..serve.scorer import OnnxScorer
+from ..serve.shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, sha256_file, shipped_dir
+
+PROBE_SEED = 20240601
+PROBE_IMAGES = 8
+KERAS_TOLERANCE = 1e-4
+
+
+def probe_pixels(size: int, n: int = PROBE_IMAGES, seed: int = PROBE_SEED) -> np.ndarray:
+    """Fixed, face-free probe images (smooth random blobs, uint8): the same on every machine, no data needed."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.empty((n, size, size), np.uint8)
+    for k in range(n):
+        img = np.zeros((size, size))
+        for _ in range(6):
+            cx, cy, r, a = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.4), rng.uniform(-1, 1)
+            img += a * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r))
+        out[k] = np.clip(128 + 90 * img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+def probe_pairs(n: int = PROBE_IMAGES) -> tuple[np.ndarray, np.ndarray]:
+    """Every probe image against the next one and against itself: (i, i+1 mod n), then (i, i)."""
+    i = np.arange(n)
+    return np.concatenate([i, i]), np.concatenate([(i + 1) % n, i])
+
+
+def keras_pair_scores(model: Any, pixels: np.ndarray, ia: np.ndarray, ib: np.ndarray, pixel_scale: float,
+                      tta_flip: bool) -> np.ndarray:
+    """The Siamese model itself on pairs (and their mirror images with flip averaging), as training scored them."""
+    x = pixels.astype(np.float32)[..., None] * np.float32(pixel_scale)
+    s = np.asarray(model([x[ia], x[ib]], training=False), np.float64).ravel()
+    if tta_flip:
+        xf = x[:, :, ::-1]
+        s = 0.5 * (s + np.asarray(model([xf[ia], xf[ib]], training=False), np.float64).ravel())
+    return s
+
+
+def _export_tower(model: Any, path: Path) -> None:
+    try:
+        import tf2onnx  # noqa: F401  (Keras' ONNX export uses it)
+    except ImportError:
+        raise RunError("exporting to ONNX needs tf2onnx: pip install 'lfwsiamese[ship]' (or tf2onnx onnx)") from None
+    model.get_layer("tower").export(str(path), format="onnx", verbose=False)
+
+
+def _split_scores(scorer: OnnxScorer, store: Any, pairs: list) -> np.ndarray:
+    a, b, _ = store.rows(pairs)
+    used = np.unique(np.concatenate([a, b]))
+    views = scorer.embed(store.array[used])
+    return scorer.score(views[np.searchsorted(used, a)], views[np.searchsorted(used, b)])
+
+
+def _view2(cfg: Any, results: str | os.PathLike | None) -> dict[str, Any] | None:
+    from ..runs.plans import view2_configs
+    recs = [r for r in (find_record(c, results) for c in view2_configs(cfg)) if r is not None]
+    if not recs:
+        return None
+    s = fold_summary([r.metrics["test"] for r in recs])
+    return {"folds": len(recs), "accuracy_mean": s["accuracy"]["mean"], "accuracy_se": s["accuracy"]["se"],
+            "auc_mean": s["auc"]["mean"], "runs": [r.path.name for r in recs]}
+
+
+def _short(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m[k] for k in ("n_pairs", "accuracy", "accuracy_at_0.5", "auc", "eer", "tar_at_far_1e-2") if k in m}
+
+
+def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+               results: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+    """Export, check and write the shipped model from a record with weights; returns the card (model.json)."""
+    import keras
+    rec = load_record(run)
+    if rec.config.data.protocol != "view1":
+        raise RunError(f"{rec.path}: a {rec.config.data.protocol} record; ship a View 1 record (trained on peopleDevTrain "
+                       f"only, so DevTest stays an honest test)")
+    out = Path(out) if out else shipped_dir()
+    cfg = rec.config
+    old_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = load_run_model(rec.path)
+    finally:
+        keras.mixed_precision.set_global_policy(old_policy)
+    head = head_spec(model)
+    card: dict[str, Any] = {
+        "format": CARD_FORMAT, "file": MODEL_FILE, "run": rec.path.name, "config": cfg.to_dict(), "head": head,
+        "embedding_dim": int(model.get_layer("tower").output.shape[-1]), "runtime": "onnxruntime (CPU)",
+        "source_model_sha256": sha256_file(rec.model_path), "threshold": float(rec.metrics["threshold"]),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / MODEL_FILE
+        _export_tower(model, onnx_path)
+        card["sha256"] = sha256_file(onnx_path)
+        card["bytes"] = onnx_path.stat().st_size
+        scorer = OnnxScorer(onnx_path, card)
+        # 1. the exported tower against Keras, on probe images
+        probes = probe_pixels(cfg.data.size)
+        ia, ib = probe_pairs()
+        k_scores = keras_pair_scores(model, probes, ia, ib, cfg.data.pixel_scale, cfg.train.tta_flip)
+        views = scorer.embed(probes)
+        o_scores = scorer.score(views[ia], views[ib])
+        gap = float(np.max(np.abs(k_scores - o_scores)))
+        if gap > KERAS_TOLERANCE:
+            raise RunError(f"the ONNX export of {rec.path.name} scores the probe pairs up to {gap:.2e} away from Keras "
+                           f"(tolerance {KERAS_TOLERANCE}); not shipped")
+        card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(s) for s in k_scores],
+                         "max_abs_diff_onnx": gap}
+        # 2. the record's own pairs through the shipped runtime
+        store = load_images(require_data_dir(data), scorer.pre, progress=progress)
+        val_df, test_df = rec.val_scores, rec.scores
+        val_s = _split_scores(scorer, store, pairs_from_scores(val_df))
+        test_s = _split_scores(scorer, store, pairs_from_scores(test_df))
+        vy, ty = val_df["label"].to_numpy(), test_df["label"].to_numpy()
+        diff = np.abs(val_s - val_df["score"].to_numpy())
+        same_scores = float(diff.max()) <= 1e-6
+        thr = float(rec.metrics["threshold"]) if same_scores else best_threshold(vy, val_s)
+        card["threshold"] = thr
+        card["threshold_source"] = ("the record's (its validation scores are reproduced)" if same_scores else
+                                    "chosen again on the record's validation pairs, scored by the shipped runtime")
+        card["record"] = {"threshold": float(rec.metrics["threshold"]), "precision": rec.env.get("precision_policy"),
+                          "val": _short(rec.metrics["val"]), "test": _short(rec.metrics["test"])}
+        card["shipped"] = {"val": _short(metrics(vy, val_s, thr)), "test": _short(metrics(ty, test_s, thr)),
+                           "val_max_abs_diff": float(diff.max()), "val_mean_abs_diff": float(diff.mean()),
+                           "test_max_abs_diff": float(np.max(np.abs(test_s - test_df["score"].to_numpy())))}
+        card["view2"] = _view2(cfg, results)
+        m = rec.metrics
+        card["training"] = {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
+                            "sampling": cfg.data.sampling, "people": m.get("train_people_count"),
+                            "images": m.get("train_images_count"), "validation_people": m.get("val_people_count"),
+                            "epochs": m.get("epochs_run"), "loss": cfg.train.loss, "seed": cfg.seed}
+        card["versions"] = _versions(rec.env)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / MODEL_FILE, onnx_path.read_bytes())
+    card = json.loads(json.dumps(card, default=str))  # as it will be read back (tuples become lists)
+    atomic_write_json(out / CARD_FILE, card)
+    atomic_write_text(out / "MODEL_CARD.md", model_card_markdown(card))
+    return card
+
+
+def _versions(env: dict[str, Any]) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+    v: dict[str, Any] = {"trained_with": {k: env.get(k) for k in ("tensorflow", "keras", "git_commit")}}
+    for pkg in ("keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime"):
+        try:
+            v[pkg] = version(pkg)
+        except PackageNotFoundError:
+            v[pkg] = None
+    return v

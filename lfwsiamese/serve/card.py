@@ -1,0 +1,95 @@
+"""The shipped model's card (`lfwsiamese model-card`, the book's verifier chapter): every number read from model.json,
+which `ship-model` filled from the record and from scoring the record's pairs with the shipped runtime."""
+from __future__ import annotations
+
+from typing import Any
+
+LIMITS = (
+    "**Who is in the data.** LFW's people are public figures photographed by the press around 2000-2007: mostly adults, "
+    "mostly men, and mostly light-skinned. The accuracies above describe faces like those. On children, older people, "
+    "darker-skinned people and other groups that are rare in LFW the error rates are unmeasured and likely higher, "
+    "and the threshold was chosen for LFW's mix of people, not theirs. Measure on your own population before relying "
+    "on a decision.",
+    "**What the task is.** LFW pairs are near-frontal, well-lit press photos, and View 1's DevTest has only 1,000 pairs "
+    "(a 95% interval of about +-2 points around its accuracy). Profile views, occlusion (masks, sunglasses), low "
+    "resolution, strong lighting and age gaps are harder and not measured here.",
+    "**Not for consequential decisions.** {wrong} of the DevTest decisions are wrong, on LFW itself. Do not use it "
+    "to identify people without their consent, for surveillance, or for any decision about a person without human "
+    "review.",
+    "**Images.** The model sees grayscale only. Photos that are not LFW-a crops go through OpenCV's Haar face detector "
+    "(frontal faces, in-plane rotation up to about 45 degrees) and an eye-based alignment; a face it misses is an "
+    "error, and a poorly aligned face scores lower.",
+)
+
+
+def _pct(x: Any) -> str:
+    return "n/a" if x is None else f"{100 * float(x):.1f}%"
+
+
+def _f(x: Any, nd: int = 4) -> str:
+    return "n/a" if x is None else f"{float(x):.{nd}f}"
+
+
+def card_numbers(card: dict[str, Any]) -> dict[str, Any]:
+    """The card's headline numbers, flat (for the book's glue and for tests)."""
+    v2 = card.get("view2") or {}
+    return {
+        "run": card["run"], "threshold": card["threshold"], "record_threshold": card["record"]["threshold"],
+        "record_val_accuracy": card["record"]["val"]["accuracy"], "record_test_accuracy": card["record"]["test"]["accuracy"],
+        "record_test_auc": card["record"]["test"].get("auc"),
+        "shipped_val_accuracy": card["shipped"]["val"]["accuracy"],
+        "shipped_test_accuracy": card["shipped"]["test"]["accuracy"], "shipped_test_auc": card["shipped"]["test"].get("auc"),
+        "val_max_abs_diff": card["shipped"]["val_max_abs_diff"], "view2_accuracy": v2.get("accuracy_mean"),
+        "view2_se": v2.get("accuracy_se"), "view2_folds": v2.get("folds"), "megabytes": card["bytes"] / 1e6,
+    }
+
+
+def model_card_markdown(card: dict[str, Any]) -> str:
+    n = card_numbers(card)
+    cfg, tr, rec, sh = card["config"], card["training"], card["record"], card["shipped"]
+    data, model = cfg["data"], cfg["model"]
+    v2 = card.get("view2")
+    crop = data["crop"]
+    view2 = (f"{_pct(v2['accuracy_mean'])} +- {_pct(v2['accuracy_se'])} (mean +- standard error over {v2['folds']} of "
+             f"10 folds; same config, one model trained per fold)" if v2 else
+             "not measured for this config (`lfwsiamese evaluate --protocol view2` with the same settings would)")
+    lines = [
+        f"# Model card: `{card['run']}`",
+        "",
+        "## Model",
+        f"- Siamese network: a {model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim']}-d "
+        f"embedding, and a {card['head']['kind']} head giving P(same person); loss `{tr['loss']}`, seed {tr['seed']}.",
+        f"- Shipped as ONNX ({n['megabytes']:.1f} MB, sha256 `{card['sha256'][:16]}...`), run with {card['runtime']}; "
+        f"exported from the record's weights in float32 (the record was trained and scored in {rec['precision']}).",
+        "",
+        "## Training data and protocol",
+        f"- {tr['protocol']}. {tr['people']} people / {tr['images']} images for training "
+        f"({tr['sampling']} sampling), {tr['validation_people']} other DevTrain people held out for validation; "
+        f"{tr['epochs']} epochs.",
+        "- Nothing was chosen on DevTest: the record (by validation accuracy) and the threshold (maximum accuracy on "
+        "the 1,000 validation pairs) were chosen on validation people only.",
+        "",
+        "## Results",
+        "| | threshold | validation accuracy | DevTest accuracy | DevTest AUC |",
+        "|---|---|---|---|---|",
+        f"| record (training runtime) | {_f(rec['threshold'])} | {_pct(rec['val']['accuracy'])} | "
+        f"{_pct(rec['test']['accuracy'])} | {_f(rec['test'].get('auc'), 3)} |",
+        f"| shipped (ONNX Runtime) | {_f(card['threshold'])} | {_pct(sh['val']['accuracy'])} | "
+        f"{_pct(sh['test']['accuracy'])} | {_f(sh['test'].get('auc'), 3)} |",
+        "",
+        f"- View 2 (LFW's 10-fold test): {view2}.",
+        f"- The shipped runtime's validation scores differ from the record's by at most {_f(n['val_max_abs_diff'], 5)}; "
+        f"its threshold was {card['threshold_source']}.",
+        "",
+        "## Input expectations",
+        f"- Any photo with one roughly frontal face: it is detected and aligned to LFW-a's frame (`--align auto` leaves "
+        f"250x250 grayscale LFW-a crops untouched). Then grayscale, the box {crop} of the 250x250 frame resized to "
+        f"{data['size']}x{data['size']}, pixels times {data['pixel_scale']:.6g}"
+        + (", and the score averaged with the mirrored pair's." if cfg["train"]["tta_flip"] else "."),
+        f"- `same` is score > {_f(card['threshold'])}.",
+        "",
+        "## Known limits",
+        *[f"- {t}".replace("{wrong}", _pct(1 - sh["test"]["accuracy"])) for t in LIMITS],
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Scoring pairs exactly as a record's test scores were computed: the record's crop and size (Pillow), its pixel
+scale, its head on the two tower embeddings, and, when it was trained with `train.tta_flip`, the mean of the scores
+of the pair and of the mirrored pair.
+
+A `Scorer` embeds each image once per view (the image, and its mirror image when flip averaging) and applies the
+head to pairs of embeddings; its tower is ONNX Runtime's for the shipped model (`OnnxScorer`) or Keras' for a stored
+record (`analysis.verification.KerasScorer`). Embedding once and pairing afterwards gives the scores of the Siamese
+model (the tower's batch-norm runs in inference mode, so a batch's make-up changes nothing).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..data.images import Preprocess
+from ..errors import RunError
+from .shipped import ShippedModelError, checked_model_file, read_card, shipped_dir
+
+
+class Head:
+    """The Siamese head on embeddings, in float64: 'cosine' (sigmoid(scale * cos + offset)) or 'l1_sigmoid'
+    (sigmoid(w . |a - b| + b), Koch et al.'s)."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.kind = spec["kind"]
+        if self.kind == "cosine":
+            self.scale, self.offset = float(spec["scale"]), float(spec["offset"])
+        elif self.kind == "l1_sigmoid":
+            self.kernel = np.asarray(spec["kernel"], np.float64).ravel()
+            self.bias = float(spec["bias"])
+        else:
+            raise RunError(f"unknown head {self.kind!r} (expected 'cosine' or 'l1_sigmoid')")
+        self.spec = dict(spec)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        if self.kind == "cosine":  # as models.layers.ScaledCosine: each side normalised with +1e-6
+            a = a / (np.linalg.norm(a, axis=-1, keepdims=True) + 1e-6)
+            b = b / (np.linalg.norm(b, axis=-1, keepdims=True) + 1e-6)
+            logit = self.scale * np.sum(a * b, axis=-1) + self.offset
+        else:
+            logit = np.abs(a - b) @ self.kernel + self.bias
+        return 1.0 / (1.0 + np.exp(-logit))
+
+
+class Scorer:
+    """Images -> per-view embeddings -> P(same person) of pairs, with the threshold its scores were chosen for."""
+
+    name: str  # what chose the weights: "shipped:<run>" or the record's folder
+    model_id: str  # changes whenever the weights do (cache key)
+    pre: Preprocess
+    pixel_scale: float
+    tta_flip: bool
+    threshold: float
+    head: Head
+    dim: int
+
+    def tower(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """float32 (N, size, size, 1), already scaled -> (N, dim) embeddings."""
+        raise NotImplementedError
+
+    @property
+    def views(self) -> int:
+        return 2 if self.tta_flip else 1
+
+    def embed(self, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """uint8 (N, size, size) -> float32 (N, views, dim): the image, then (with flip averaging) its mirror."""
+        pixels = np.asarray(pixels, np.uint8)
+        out = np.empty((len(pixels), self.views, self.dim), np.float32)
+        scale = np.float32(self.pixel_scale)
+        for i in range(0, len(pixels), batch_size):
+            x = pixels[i:i + batch_size].astype(np.float32)[..., None] * scale
+            if self.tta_flip:  # one call for both views: the mirror is tf.reverse on the width axis in training
+                e = self.tower(np.concatenate([x, x[:, :, ::-1]]))
+                out[i:i + len(x), 0], out[i:i + len(x), 1] = e[:len(x)], e[len(x):]
+            else:
+                out[i:i + len(x), 0] = self.tower(x)
+        return out
+
+    def score(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+        """P(same) of pairs of per-view embeddings (N, views, dim): the mean over views, as the record's scores."""
+        return np.mean([self.head(va[:, k], vb[:, k]) for k in range(self.views)], axis=0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.name, "threshold": self.threshold, "tta_flip": self.tta_flip,
+                "crop": list(self.pre.crop), "size": self.pre.size}
+
+
+class OnnxScorer(Scorer):
+    """The shipped tower through ONNX Runtime (CPU): no TensorFlow, start-up in well under a second."""
+
+    def __init__(self, path: str | os.PathLike, card: Mapping[str, Any], threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:  # pragma: no cover - a core dependency
+            raise RunError("the shipped model needs ONNX Runtime: pip install onnxruntime") from None
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ONNX Runtime raises its own exception types for unreadable files
+            raise ShippedModelError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:200]}); reinstall "
+                                    f"lfwsiamese or ship the model again") from None
+        self.input_name = self.session.get_inputs()[0].name
+        data = card["config"]["data"]
+        self.card = dict(card)
+        self.name = f"shipped:{card['run']}"
+        self.model_id = card["sha256"]
+        self.pre = Preprocess(tuple(data["crop"]), int(data["size"]))
+        self.pixel_scale = float(data["pixel_scale"])
+        self.tta_flip = bool(card["config"]["train"]["tta_flip"])
+        self.threshold = float(card["threshold"])
+        self.head = Head(card["head"])
+        self.dim = int(card["embedding_dim"])
+
+    def tower(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(x, np.float32)})[0]
+
+
+@lru_cache(maxsize=4)
+def _load(folder: str, threads: int | None) -> OnnxScorer:
+    card = read_card(folder)
+    return OnnxScorer(checked_model_file(folder, card), card, threads)
+
+
+def load_shipped(folder: str | os.PathLike | None = None, threads: int | None = None) -> OnnxScorer:
+    """The shipped model (checksum checked), loaded once per process."""
+    return _load(str(Path(folder) if folder else shipped_dir()), threads)

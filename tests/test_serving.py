@@ -1,0 +1,260 @@
+"""The shipped model out of the box: checksum, Keras-equal scores, the card, the Python API, `verify --pairs`,
+`identify` and `model-card`, with no training and no data (images here are synthetic, so alignment is off)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import lfwsiamese
+from lfwsiamese.cli import main
+from lfwsiamese.serve.scorer import Head, load_shipped
+from lfwsiamese.serve.shipped import ENV_SHIPPED, read_card, sha256_file, shipped_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_error(rc: int, err: str, *fragments: str) -> None:
+    assert rc == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for f in fragments:
+        assert f in errors[0], errors[0]
+
+
+def blobs(seed: int, n: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        small = rng.integers(0, 256, (25, 25)).astype(np.uint8)
+        out.append(np.asarray(Image.fromarray(small).resize((250, 250), Image.BILINEAR)))
+    return out
+
+
+@pytest.fixture
+def pngs(tmp_path: Path) -> list[Path]:
+    paths = []
+    for k, img in enumerate(blobs(0, 4)):
+        p = tmp_path / "imgs" / f"i{k}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(img, "L").save(p)
+        paths.append(p)
+    return paths
+
+
+# ------------------------------------------------------------------------------------- the shipped files
+
+
+def test_import_is_light_and_verify_is_the_function() -> None:
+    code = ("import sys, lfwsiamese; heavy = [m for m in ('tensorflow', 'keras', 'onnxruntime', 'cv2', 'numpy', 'pandas') "
+            "if m in sys.modules]; print(heavy, callable(lfwsiamese.verify), callable(lfwsiamese.identify))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    assert out.strip() == "[] True True"
+
+
+def test_shipped_checksum_size_and_package_data() -> None:
+    card = read_card()
+    f = shipped_dir() / card["file"]
+    assert sha256_file(f) == card["sha256"]
+    assert f.stat().st_size == card["bytes"] < 20e6
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"shipped/*"' in pyproject  # the shipped files go into the wheel
+
+
+def test_shipped_onnx_reproduces_keras_within_1e4() -> None:
+    """The probe pairs' Keras scores were stored at shipping; ONNX Runtime must give them again."""
+    from lfwsiamese.analysis.ship import probe_pairs, probe_pixels
+    card, scorer = read_card(), load_shipped()
+    probes = probe_pixels(scorer.pre.size, card["probe"]["n_images"], card["probe"]["seed"])
+    ia, ib = probe_pairs(card["probe"]["n_images"])
+    v = scorer.embed(probes)
+    np.testing.assert_allclose(scorer.score(v[ia], v[ib]), card["probe"]["keras_scores"], atol=1e-4)
+
+
+def test_card_numbers_match_the_record() -> None:
+    card = read_card()
+    run = ROOT / "results" / "runs" / card["run"]
+    if not (run / "metrics.json").is_file():
+        pytest.skip(f"the shipped model's record {card['run']} is not in results/runs")
+    m = json.loads((run / "metrics.json").read_text())
+    assert card["record"]["threshold"] == m["threshold"]
+    for split in ("val", "test"):
+        for k, v in card["record"][split].items():
+            assert v == m[split][k], (split, k)
+    assert card["config"] == json.loads((run / "config.json").read_text())
+    assert card["config"]["data"]["protocol"] == "view1"  # DevTest stays an honest test
+    if (run / "model.keras").is_file():
+        assert sha256_file(run / "model.keras") == card["source_model_sha256"]
+    assert abs(card["shipped"]["test"]["accuracy"] - m["test"]["accuracy"]) <= 0.01
+
+
+def test_model_card_command(capsys) -> None:
+    rc, out, _ = run_cli(capsys, "model-card")
+    card = read_card()
+    assert rc == 0 and out.startswith(f"# Model card: `{card['run']}`")
+    for text in ("peopleDevTrain", "Known limits", "light-skinned", f"{card['threshold']:.4f}",
+                 f"{100 * card['record']['test']['accuracy']:.1f}%"):
+        assert text in out, text
+    rc, out, _ = run_cli(capsys, "model-card", "--json")
+    assert json.loads(out)["sha256"] == card["sha256"]
+    from lfwsiamese.serve.card import model_card_markdown
+    assert (shipped_dir() / "MODEL_CARD.md").read_text() == model_card_markdown(card)  # the file beside the model
+
+
+@pytest.fixture
+def shipped_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "shipped"
+    shutil.copytree(shipped_dir(), d)
+    monkeypatch.setenv(ENV_SHIPPED, str(d))
+    return d
+
+
+def test_damaged_shipped_model_is_one_clear_error(shipped_copy, pngs, capsys) -> None:
+    f = shipped_copy / "model.onnx"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    rc, _, err = run_cli(capsys, "verify", str(pngs[0]), str(pngs[1]), "--align", "off")
+    one_error(rc, err, "model.onnx", "damaged", "sha256", "reinstall")
+    (shipped_copy / "model.json").unlink()
+    rc, _, err = run_cli(capsys, "verify", str(pngs[0]), str(pngs[1]), "--align", "off")
+    one_error(rc, err, "no shipped model", "--run")
+
+
+# ------------------------------------------------------------------------------------------------ the API
+
+
+def test_python_api_on_arrays_pil_and_paths(pngs) -> None:
+    a, b = blobs(0, 2)
+    v = lfwsiamese.verify(a, a, align="off")
+    assert isinstance(v, lfwsiamese.Verification)
+    assert v.same and v.score > 0.99 and v.threshold == read_card()["threshold"]
+    assert v.model == f"shipped:{read_card()['run']}"
+    w = lfwsiamese.verify(Image.fromarray(a), str(pngs[1]), align="off")
+    assert w.same == (w.score > w.threshold)
+    one = lfwsiamese.embed(a, align="off")
+    many = lfwsiamese.embed([a, Image.fromarray(b), pngs[0]], align="off")
+    assert one.shape == (read_card()["embedding_dim"],) and many.shape == (3, one.shape[0])
+    np.testing.assert_allclose(many[0], one, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(many[2], one, rtol=1e-5, atol=1e-6)  # pngs[0] is the same image as a
+    with pytest.raises(lfwsiamese.DataError, match="nope.png"):
+        lfwsiamese.embed([a, "nope.png"], align="off")
+
+
+def test_flip_averaging_is_applied_as_in_the_record() -> None:
+    scorer = load_shipped()
+    assert scorer.tta_flip == read_card()["config"]["train"]["tta_flip"]
+    a, b = blobs(3, 2)
+    pix = np.stack([np.asarray(Image.fromarray(x).crop(tuple(scorer.pre.crop)).resize((scorer.pre.size,) * 2))
+                    for x in (a, b)])
+    v = scorer.embed(pix)
+    plain = scorer.head(v[:1, 0], v[1:, 0])
+    if scorer.tta_flip:
+        mirrored = scorer.embed(pix[:, :, ::-1])[:, 0]
+        assert scorer.score(v[:1], v[1:]) == pytest.approx(0.5 * (plain + scorer.head(mirrored[:1], mirrored[1:])))
+    else:
+        assert scorer.score(v[:1], v[1:]) == pytest.approx(plain)
+
+
+def test_heads_match_the_keras_layers() -> None:
+    a, b = np.random.default_rng(0).normal(size=(2, 5, 16))
+    cos = Head({"kind": "cosine", "scale": 10.0, "offset": -5.0})
+    an, bn = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-6), b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(cos(a, b), 1 / (1 + np.exp(-(10 * (an * bn).sum(1) - 5))))
+    k = np.arange(16) / 16
+    l1 = Head({"kind": "l1_sigmoid", "kernel": k.tolist(), "bias": 0.5})
+    np.testing.assert_allclose(l1(a, b), 1 / (1 + np.exp(-(np.abs(a - b) @ k + 0.5))))
+
+
+# ------------------------------------------------------------------------------------------ verify --pairs
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_pairs_json_with_labels_and_a_bad_row(pngs, tmp_path, capsys) -> None:
+    (tmp_path / "imgs" / "broken.png").write_text("not an image")
+    csv_file = write_csv(tmp_path / "imgs" / "pairs.csv",
+                         "path_a,path_b,label\ni0.png,i0.png,1\ni0.png,i1.png,0\nmissing.png,i1.png,1\n"
+                         f"{pngs[2]},broken.png,0\ni2.png,i3.png,2\n")
+    rc, out, err = run_cli(capsys, "verify", "--pairs", str(csv_file), "--json", "--align", "off")
+    assert rc == 1, err  # some rows failed
+    res = json.loads(out)
+    assert res["n_pairs"] == 5 and res["n_failed"] == 3 and res["threshold"] == read_card()["threshold"]
+    assert res["model"].startswith("shipped:")
+    assert [p["row"] for p in res["pairs"]] == [1, 2, 3, 4, 5]
+    assert set(res["pairs"][0]) >= {"path_a", "path_b", "score", "same"}
+    assert res["pairs"][0]["same"] is True and res["pairs"][0]["score"] > 0.99
+    assert res["pairs"][2]["score"] is None and "missing.png" in res["pairs"][2]["error"]
+    assert "not an image" in res["pairs"][3]["error"] and "label" in res["pairs"][4]["error"]
+    assert res["accuracy"] == (1.0 if res["pairs"][1]["same"] is False else 0.5)
+    for k in (3, 4, 5):
+        assert any(line.startswith(f"error: row {k}:") for line in err.splitlines()), err
+    assert "3 of 5 rows failed" in err
+
+
+def test_pairs_without_labels_text_output(pngs, tmp_path, capsys) -> None:
+    csv_file = write_csv(tmp_path / "p.csv", f"path_b,path_a\n{pngs[0]},{pngs[1]}\n{pngs[2]},{pngs[3]}\n")
+    rc, out, err = run_cli(capsys, "verify", "--pairs", str(csv_file), "--align", "off")
+    assert rc == 0, err
+    assert "accuracy" not in out and "pairs/s" in err
+    rc, out, _ = run_cli(capsys, "verify", "--pairs", str(csv_file), "--align", "off", "--json")
+    assert "accuracy" not in json.loads(out)
+
+
+@pytest.mark.parametrize("text, fragment", [("a,b\nx,y\n", "lacks path_a and path_b"), ("path_a,path_b\n", "no rows")])
+def test_bad_pairs_files_are_one_error(tmp_path, capsys, text, fragment) -> None:
+    rc, _, err = run_cli(capsys, "verify", "--pairs", str(write_csv(tmp_path / "p.csv", text)))
+    one_error(rc, err, fragment)
+    rc, _, err = run_cli(capsys, "verify", "--pairs", str(tmp_path / "none.csv"))
+    one_error(rc, err, "no such file")
+    rc, _, err = run_cli(capsys, "verify", "only_one.jpg")
+    one_error(rc, err, "two images")
+
+
+# ------------------------------------------------------------------------------------------------ identify
+
+
+def test_identify_ranks_people_caches_and_says_unknown(tmp_path, capsys) -> None:
+    imgs = blobs(7, 5)
+    g = tmp_path / "gallery"
+    (g / "Ann").mkdir(parents=True)
+    Image.fromarray(imgs[0]).save(g / "Ann" / "1.png")
+    Image.fromarray(imgs[1]).save(g / "Ann" / "2.png")
+    Image.fromarray(imgs[2]).save(g / "Bob.png")
+    Image.fromarray(imgs[3]).save(g / "Cy.jpg", quality=95)
+    q = tmp_path / "q.png"
+    Image.fromarray(imgs[1]).save(q)
+    rc, out, err = run_cli(capsys, "identify", str(q), "--gallery", str(g), "--json", "--align", "off", "--top", "2")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["person"] == "Ann" and res["n_people"] == 3 and len(res["candidates"]) == 2
+    assert res["candidates"][0] == {"person": "Ann", "score": res["score"], "n_images": 2, "best_image": "Ann/2.png"}
+    assert res["cached_images"] == 0
+    again = lfwsiamese.identify(q, g, align="off")
+    assert again.cached_images == 4 and again.person == "Ann"
+    assert again.score == pytest.approx(res["score"], abs=1e-6)
+    Image.fromarray(imgs[4]).save(g / "Bob.png")  # changed file: embedded again, the others from the cache
+    assert lfwsiamese.identify(q, g, align="off").cached_images == 3
+    mean = lfwsiamese.identify(q, g, align="off", combine="mean")
+    assert mean.candidates[0].score <= res["score"]
+    other = tmp_path / "stranger.png"
+    Image.fromarray(blobs(99)[0][::-1].copy()).save(other)
+    stranger = lfwsiamese.identify(other, g, align="off")
+    assert (stranger.person == "unknown") == (stranger.score <= stranger.threshold)
+    rc, _, err = run_cli(capsys, "identify", str(q), "--gallery", str(tmp_path / "none"))
+    one_error(rc, err, "--gallery", "no such folder")
