@@ -17,6 +17,12 @@ from .optim import fit_cosine_head
 from .scoring import predict_pairs
 
 
+
+def pair_log_loss(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
+    """Binary cross-entropy of P(same) scores, clipped away from 0 and 1 (scikit-learn's log loss)."""
+    from sklearn.metrics import log_loss
+    return float(log_loss(labels, np.clip(scores, eps, 1 - eps), labels=[0, 1]))
+
 def backup_epoch(run_dir: Path) -> int:
     """The number of epochs a previous, interrupted process finished (0 for a fresh run)."""
     ck = latest_checkpoint(run_dir)
@@ -50,8 +56,7 @@ def make_callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: Imag
             s = scorer.predict(pair_dataset(store.array, va, vb, vy, 128, pixel_scale=cfg.data.pixel_scale),
                                verbose=0).astype(np.float64).ravel()
             m = metrics(vy, s, 0.5)
-            eps = 1e-7
-            logs["val_loss"] = float(-np.mean(vy * np.log(np.clip(s, eps, 1)) + (1 - vy) * np.log(np.clip(1 - s, eps, 1))))
+            logs["val_loss"] = pair_log_loss(vy, s)
             logs["val_accuracy"] = m["accuracy_at_0.5"]
             logs["val_auc"] = m["auc"]
 
@@ -77,8 +82,7 @@ def make_callbacks(cfg: ExperimentConfig, run_dir: Path, model: Any, store: Imag
                 s = predict_pairs(scorer, store, test_pairs, cfg.data.pixel_scale, tta_flip=cfg.train.tta_flip)
                 y = np.array([p.label for p in test_pairs])
                 m = metrics(y, s, 0.5)
-                eps = 1e-7
-                logs["test_loss_unused_for_choices"] = float(-np.mean(y * np.log(np.clip(s, eps, 1)) + (1 - y) * np.log(np.clip(1 - s, eps, 1))))
+                logs["test_loss_unused_for_choices"] = pair_log_loss(y, s)
                 logs["test_accuracy_unused_for_choices"] = m["accuracy_at_0.5"]
                 logs["test_auc_unused_for_choices"] = m["auc"]
 
