@@ -29,9 +29,9 @@ from ..evaluate import best_threshold, fold_summary, metrics
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..records.store import find_record, load_record, load_run_model, pairs_from_scores
 from ..serve.card import model_card_markdown
-from .verification import head_spec
 from ..serve.scorer import OnnxScorer
 from ..serve.shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, sha256_file, shipped_dir
+from .verification import head_spec
 
 PROBE_SEED = 20240601
 PROBE_IMAGES = 8

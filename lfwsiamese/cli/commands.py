@@ -18,28 +18,6 @@ def quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def import_tf_quietly() -> None:
-    """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails.
-    On another Keras backend (KERAS_BACKEND=jax) only Keras is imported: TensorFlow need not be installed."""
-    import tempfile
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import keras
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-                tf.config.list_physical_devices("GPU")
-        except BaseException:
-            os.dup2(saved, 2)
-            tmp.seek(0)
-            sys.stderr.buffer.write(tmp.read())
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def cmd_data_check(args: argparse.Namespace) -> int:
     from ..data.check import check_data
     from ..data.paths import require_data_dir

@@ -8,6 +8,7 @@ import traceback
 from typing import Sequence
 
 from ..errors import LfwSiameseError
+from ..training.setup import import_tf_quietly
 from .commands import (
     cmd_bench,
     cmd_data_check,
@@ -20,7 +21,6 @@ from .commands import (
     cmd_train,
     cmd_tune,
     cmd_verify,
-    import_tf_quietly,
     quiet_tf,
 )
 from .serving import ALIGN_HELP, RUN_HELP, add_parsers

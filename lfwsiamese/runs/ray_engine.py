@@ -70,26 +70,11 @@ def forwarded_env() -> dict[str, str]:
 
 def worker_setup() -> None:
     """A worker before its run: Ray's OMP_NUM_THREADS (1 per requested CPU) undone, since a run's threads are
-    `training.setup.run_threads()` as in a local sweep (so that it gives the same scores); then TensorFlow
+    `training.setup.run_threads()` as in a local sweep (so that it gives the same scores); then the backend
     imported with its start-up lines (oneDNN, CUDA probing) kept out of the command's output, unless it fails."""
-    import tempfile
-
-    from ..training.setup import run_threads
+    from ..training.setup import import_tf_quietly, run_threads
     os.environ["OMP_NUM_THREADS"] = str(run_threads())
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            import tensorflow as tf
-            tf.config.list_physical_devices("GPU")
-        except BaseException:
-            os.dup2(saved, 2)
-            tmp.seek(0)
-            sys.stderr.buffer.write(tmp.read())
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    import_tf_quietly()
 
 
 def run_one(cfg_json: str, data: str | None, results: str, progress: bool) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from .optim import fit_cosine_head
 from .scoring import predict_pairs
 
 
-
 def pair_log_loss(labels: np.ndarray, scores: np.ndarray, eps: float = 1e-7) -> float:
     """Binary cross-entropy of P(same) scores, clipped away from 0 and 1 (scikit-learn's log loss)."""
     from sklearn.metrics import log_loss

@@ -197,3 +197,26 @@ def setup(cfg: ExperimentConfig) -> str:
     policy = resolve_precision(cfg.train.precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def import_tf_quietly() -> None:
+    """TensorFlow prints start-up lines (oneDNN, CUDA probing) that no setting silences: hide them, unless it fails.
+    On another Keras backend (KERAS_BACKEND=jax) only Keras is imported: TensorFlow need not be installed."""
+    import sys
+    import tempfile
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            import keras
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+                tf.config.list_physical_devices("GPU")
+        except BaseException:
+            os.dup2(saved, 2)
+            tmp.seek(0)
+            sys.stderr.buffer.write(tmp.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
