@@ -45,6 +45,15 @@ def _improved() -> ExperimentConfig:
     )
 
 
+def _npair() -> ExperimentConfig:
+    """The improved model trained with the N-pair loss: the recipe the accuracy search chose on validation.
+
+    Candidate 1 of `runs.plans.SEARCH_CANDIDATES` (improved + `train.loss=npair`), the best validation accuracy of
+    the candidates trained; its own name so that its records (fresh seeds, View 2) are never the search's.
+    """
+    return replace(with_overrides(_improved(), {"train.loss": "npair"}), name="npair")
+
+
 def _smoke() -> ExperimentConfig:
     """The reference recipe shrunk to seconds, for tests and for checking a cluster (`lfwsiamese sweep smoke`).
 
@@ -90,6 +99,7 @@ CONFIGS: dict[str, ExperimentConfig] = {
     # The same network and training as "reference", computed faster: batch norm through the fused kernel.
     "reference-fast": ExperimentConfig(name="reference-fast", model=ModelConfig(bn_fused=True)),
     "improved": _improved(),
+    "npair": _npair(),
     SMOKE: _smoke(),
 }
 

@@ -46,3 +46,43 @@ def test_labelled_histories_draws_one_line_per_record_and_names_a_missing_metric
     assert [len(line.get_xdata()) for line in fig.axes[0].lines] == [3, 2]
     with pytest.raises(ValueError, match="'val_loss' is not in the history of \\['a', 'b'\\]"):
         labelled_histories({"a": a, "b": b}, "val_loss")
+
+
+def test_an_abandoned_candidate_counts_as_tried_but_takes_no_part_in_the_choice() -> None:
+    # its partial run has the best validation number, yet it is never chosen: it did not finish its budget
+    recs = [_rec("a", 0.90, 0.95, 100, 0.8), _rec("partial", 0.99, 0.99, 50, 0.8), None]
+    t = search_table(recs, [{}, {"train.epochs": 50}, {}], abandoned={1: "lost its checkpoint"})
+    assert t.loc[t["chosen"] != "", "run"].tolist() == ["a"]
+    assert t.loc[1, "run"] == "(abandoned)" and t.loc[1, "note"] == "lost its checkpoint"
+    assert math.isnan(t.loc[1, "val acc"])
+    s = search_sentence(t)
+    assert s.startswith("2 candidates were tried (1 of them abandoned before the end and left out of the choice; "
+                        "1 more planned, not trained yet)"), s
+    assert "of the 1 trained to the end" in s
+
+
+def test_abandoned_indices_outside_the_candidates_are_refused() -> None:
+    import pytest
+    with pytest.raises(ValueError, match=r"abandoned candidates \[3\]"):
+        search_table([None], [{}], abandoned={3: "x"})
+
+
+def test_the_npair_recipe_is_the_chosen_candidate_and_the_search_plan_skips_abandoned_ones() -> None:
+    from dataclasses import replace
+
+    from lfwsiamese.recipes import get_config
+    from lfwsiamese.runs.plans import (
+        NPAIR_SEEDS,
+        SEARCH_ABANDONED,
+        SEARCH_CANDIDATES,
+        get_plan,
+        plan_search,
+        search_configs,
+    )
+    assert replace(search_configs()[0], name="npair") == get_config("npair", seed=0)
+    assert len(search_configs()) == len(SEARCH_CANDIDATES)
+    assert len(plan_search()) == len(SEARCH_CANDIDATES) - len(SEARCH_ABANDONED)
+    assert [c.seed for c in get_plan("npair")] == list(NPAIR_SEEDS) and 0 not in NPAIR_SEEDS  # fresh seeds only
+    v2 = get_plan("npair-view2")
+    assert [c.data.fold for c in v2] == list(range(10)) and {c.data.protocol for c in v2} == {"view2"}
+    assert all(c.train.loss == "npair" for c in v2)

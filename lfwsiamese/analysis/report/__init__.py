@@ -69,7 +69,7 @@ from .plans import (
 )
 from .protocol import category_of, protocol_of
 from .scores import pair_titles, score_bands, threshold_gain
-from .search import describe_overrides, search_sentence, search_table
+from .search import ABANDONED, NOT_TRAINED, describe_overrides, search_sentence, search_table
 from .sentences import ablation_sentence, ablation_verdicts, view2_sentence
 from .stats import (
     best_epochs,

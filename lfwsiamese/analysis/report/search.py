@@ -18,18 +18,29 @@ def describe_overrides(overrides: Mapping[str, object], base: str = "improved") 
     return base + "".join(f" + {k}={v}" for k, v in overrides.items())
 
 
+NOT_TRAINED = "(not trained)"
+ABANDONED = "(abandoned)"
+
+
 def search_table(records: Sequence[Record | None], candidates: Sequence[Mapping[str, object]],
-                 base: str = "improved") -> pd.DataFrame:
+                 base: str = "improved", abandoned: Mapping[int, str] | None = None) -> pd.DataFrame:
     """One row per candidate, in the order tried (None = not trained yet); `chosen` marks the best validation
-    accuracy among the trained ones (ties: the cheaper run, then the earlier). No test number appears here."""
+    accuracy among the trained ones (ties: the cheaper run, then the earlier). No test number appears here.
+
+    `abandoned` (candidate index -> why) marks candidates tried but never finished: they count as tried and take
+    no part in the choice; their reason is in the `note` column."""
     if len(records) != len(candidates):
         raise ValueError(f"{len(records)} records for {len(candidates)} candidates")
+    abandoned = dict(abandoned or {})
+    bad = [k for k in abandoned if not 0 <= k < len(candidates)]
+    if bad:
+        raise ValueError(f"abandoned candidates {bad} are not among the {len(candidates)} candidates (0-based)")
     rows = []
     for k, (rec, ov) in enumerate(zip(records, candidates)):
-        row: dict[str, object] = {"candidate": k + 1, "recipe": describe_overrides(ov, base)}
-        if rec is None:
+        row: dict[str, object] = {"candidate": k + 1, "recipe": describe_overrides(ov, base), "note": ""}
+        if rec is None or k in abandoned:
             row.update({VAL_ACC: float("nan"), VAL_AUC: float("nan"), EPOCHS: float("nan"), FIT_S: float("nan"),
-                        "run": "(not trained)"})
+                        "run": ABANDONED if k in abandoned else NOT_TRAINED, "note": abandoned.get(k, "")})
         else:
             m = rec.metrics
             row.update({VAL_ACC: m["val"]["accuracy"], VAL_AUC: m["val"]["auc"], EPOCHS: m["epochs_run"],
@@ -37,7 +48,7 @@ def search_table(records: Sequence[Record | None], candidates: Sequence[Mapping[
         rows.append(row)
     t = pd.DataFrame(rows)
     t["chosen"] = ""
-    done = t[t["run"] != "(not trained)"]
+    done = t[~t["run"].isin([NOT_TRAINED, ABANDONED])]
     if len(done):
         best = done.sort_values([VAL_ACC, VAL_AUC, FIT_S, "candidate"], ascending=[False, False, True, True]).index[0]
         t.loc[best, "chosen"] = "<- chosen on validation"
@@ -46,12 +57,19 @@ def search_table(records: Sequence[Record | None], candidates: Sequence[Mapping[
 
 def search_sentence(table: pd.DataFrame) -> str:
     """How many candidates were tried and which one validation chose, for the chapter's prose."""
-    done = table[table["run"] != "(not trained)"]
-    n, planned = len(done), len(table)
+    done = table[~table["run"].isin([NOT_TRAINED, ABANDONED])]
+    n, tried = len(done), int((table["run"] != NOT_TRAINED).sum())
+    left, dropped = int((table["run"] == NOT_TRAINED).sum()), tried - n
     if not n:
-        return f"None of the {planned} planned candidates has been trained yet."
+        return f"None of the {len(table)} planned candidates has been trained yet."
     best = done[done["chosen"] != ""].iloc[0]
-    left = f" ({planned - n} more planned, not trained yet)" if n < planned else ""
-    return (f"{n} candidate{'s were' if n != 1 else ' was'} tried{left}, each with seed 0 and compared on validation "
-            f"people only; the best validation accuracy, {best[VAL_ACC]:.3f} (AUC {best[VAL_AUC]:.3f}), is candidate "
-            f"{int(best['candidate'])}: {best['recipe']}.")
+    extra = []
+    if dropped:
+        extra.append(f"{dropped} of them abandoned before the end and left out of the choice")
+    if left:
+        extra.append(f"{left} more planned, not trained yet")
+    detail = f" ({'; '.join(extra)})" if extra else ""
+    return (f"{tried} candidate{'s were' if tried != 1 else ' was'} tried{detail}, each with seed 0 and compared on "
+            f"validation people only; the best validation accuracy of the {n} trained to the end, "
+            f"{best[VAL_ACC]:.3f} (AUC {best[VAL_AUC]:.3f}), is candidate {int(best['candidate'])}: "
+            f"{best['recipe']}.")
