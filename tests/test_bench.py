@@ -64,3 +64,25 @@ def test_each_ablation_row_is_compared_with_a_row_one_change_away() -> None:
     assert parents[5:] == [4, 4, 4]  # ours minus fused BN, minus fused towers, plus XLA: each against ours
     for k, p in enumerate(parents[1:], start=1):
         assert sum(rows[k][f] != rows[p][f] for f in ABLATION_FIELDS) == 1
+
+
+def test_bench_recipe_times_a_named_recipe_and_estimates_its_training_time(synth_data: str, capsys) -> None:
+    rc = cli.main(["bench", "--data", synth_data, "--recipe", "smoke", "--steps", "2", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    from lfwsiamese.recipes import get_config
+    cfg = get_config("smoke")
+    assert res["recipe"] == "smoke" and res["batch_size"] == cfg.train.batch_size and res["steps"] == 2
+    assert res["train_pairs_per_s"] > 0
+    minutes = cfg.data.pairs_per_epoch * cfg.train.epochs / res["train_pairs_per_s"] / 60
+    assert res["estimated_fit_minutes"] == pytest.approx(minutes)
+    assert res["train_gflop_per_s"] == pytest.approx(res["train_pairs_per_s"] * 6 * res["forward_gflop_per_image"])
+    assert res["env"]["precision_policy"] == res["precision"]
+
+
+def test_bench_recipe_refuses_a_fixed_pairs_recipe_and_names_the_other_benchmark(synth_data: str) -> None:
+    from lfwsiamese.training.recipe_bench import run_recipe_bench
+    with pytest.raises(ValueError, match="time it with `lfwsiamese bench`"):
+        run_recipe_bench("reference", steps=1, data=synth_data, progress=False)
+    with pytest.raises(ValueError, match="steps=0"):
+        run_recipe_bench("smoke", steps=0, data=synth_data, progress=False)

@@ -257,7 +257,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.out:  # before the benchmark, not after minutes of it
         out = check_writable_file(args.out, f"--out {args.out}", "give --out a file in a folder you can write, "
                                   "e.g. --out results/bench/cpu.json")
-    if args.ablation:
+    if args.recipe:
+        from ..recipes import get_config
+        from ..training.recipe_bench import format_recipe_bench, run_recipe_bench
+        get_config(args.recipe)  # an unknown name is a ConfigError listing the recipes, before images load
+        res = run_recipe_bench(args.recipe, steps=args.steps, data=args.data, progress=progress)
+        res["env"] = environment(res["precision"], False)
+        fmt = format_recipe_bench
+    elif args.ablation:
         res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
         res["env"] = environment("per variant", False)
         fmt = format_ablation

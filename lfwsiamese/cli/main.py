@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--keras-bn", action="store_true", help="use Keras' batch-norm layer instead of the fused kernel")
     b.add_argument("--ablation", action="store_true",
                    help="time each optimization one at a time (8 variants, ~6 min here; e.g. --out results/bench/ablation-cpu.json)")
+    b.add_argument("--recipe", metavar="NAME",
+                   help="instead, time a named recipe's own training steps (e.g. improved, npair): its model, loss, "
+                        "precision, batch and augmentation; --steps and --out apply, the other options do not")
     b.set_defaults(func=cmd_bench)
 
     v = sub.add_parser("verify", help="same person or not: two image files, or every row of --pairs PAIRS.csv")
