@@ -77,8 +77,12 @@ def best_epochs(records: Sequence[Record]) -> pd.DataFrame:
 
 def processor_of(rec: Record) -> str:
     """The processor a record was trained on, short ("Intel Xeon", "AMD EPYC"; a GPU by its name)."""
+    return short_processor(rec.env or {})
+
+
+def short_processor(env: dict) -> str:
+    """The processor an `env.json` (or a bench result's `env`) names, short, as `processor_of` gives it."""
     import re
-    env = rec.env or {}
     if str(env.get("device", "")).upper() == "GPU" and env.get("gpus"):
         g = env["gpus"][0]
         return str(g.get("name", g) if isinstance(g, dict) else g)
