@@ -68,21 +68,30 @@ def preprocess_image(img: Image.Image, pre: Preprocess, source: str = "<image>",
     return np.asarray(img, dtype=np.uint8)
 
 
-def load_image(path: str | os.PathLike, pre: Preprocess = Preprocess(), warn: bool = True) -> np.ndarray:
-    """One image file -> preprocessed uint8 array; a missing, empty or corrupt file names its path."""
-    path = Path(path)
+def open_image_file(path: str | os.PathLike, empty_hint: str = "") -> Image.Image:
+    """One image file, decoded, as a PIL image; a missing, empty, corrupt or oversized file is a DataError that
+    names its path (the one place files are opened, for the dataset and for people's own photos alike)."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file (0 bytes); re-fetch it with `lfwsiamese data fetch`")
+        raise DataError(f"{path}: empty file (0 bytes){empty_hint}")
     try:
         with Image.open(path) as img:
             img.load()
-            return preprocess_image(img, pre, str(path), warn=warn)
+            return img.copy()
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image Pillow can read (JPEG or PNG expected)") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: refused by Pillow as too large ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: corrupt or truncated image ({e})") from None
+
+
+def load_image(path: str | os.PathLike, pre: Preprocess = Preprocess(), warn: bool = True) -> np.ndarray:
+    """One image file -> preprocessed uint8 array; a missing, empty or corrupt file names its path."""
+    img = open_image_file(path, "; re-fetch it with `lfwsiamese data fetch`")
+    return preprocess_image(img, pre, str(Path(path).expanduser()), warn=warn)
 
 
 def _load_chunk(args: tuple[str, list[str], Preprocess]) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..data.align import align_face, check_mode, looks_aligned
-from ..data.images import Preprocess, preprocess_image
+from ..data.images import Preprocess, open_image_file, preprocess_image
 from ..data.paths import FRAME
 from ..errors import DataError
 
@@ -43,7 +43,7 @@ def describe(image: Any) -> str:
 
 def open_image(image: Any, source: str) -> Any:
     """A path, PIL image or array (HxW gray, HxWx3 RGB, HxWx4 RGBA; uint8, or floats in 0..1 or 0..255) as a PIL image."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     if isinstance(image, Image.Image):
         return image
     if isinstance(image, np.ndarray):
@@ -62,21 +62,8 @@ def open_image(image: Any, source: str) -> Any:
         raise DataError(f"{source}: an image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {a.shape}")
     if not isinstance(image, (str, os.PathLike)):
         raise DataError(f"{source}: expected a file path, a PIL image or a NumPy array")
-    path = Path(image).expanduser()
-    if not path.is_file():
-        raise DataError(f"{path}: image file not found")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file (0 bytes)")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.copy() if img.mode != "P" else img.convert("RGBA")
-    except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image Pillow can read (JPEG or PNG expected)") from None
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: refused by Pillow as too large ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{path}: corrupt or truncated image ({e})") from None
+    img = open_image_file(image)
+    return img if img.mode != "P" else img.convert("RGBA")
 
 
 def _gray(img: Any) -> np.ndarray:
