@@ -45,6 +45,7 @@ def test_step_sentence_waits_for_records_and_for_two_seeds(tmp_path) -> None:
 def test_recipe_cost_table_reads_records_and_the_stored_bench_by_processor(tmp_path) -> None:
     runs = _runs(tmp_path, "npair", [0.9, 0.9])
     runs[0].metrics["fit_seconds"], runs[1].metrics["fit_seconds"] = 1200.0, 1800.0
+    runs[0].metrics["train_pairs_per_second"], runs[1].metrics["train_pairs_per_second"] = 200.0, 100.0
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "recipe-npair-intel.json").write_text(json.dumps({
@@ -55,6 +56,7 @@ def test_recipe_cost_table_reads_records_and_the_stored_bench_by_processor(tmp_p
     assert t.index.tolist() == [("npair", "Intel Xeon")]
     row = t.loc[("npair", "Intel Xeon")]
     assert row["runs"] == 2 and row["training minutes per run (measured)"] == pytest.approx(25.0)
+    assert row["train pairs/s (measured)"] == pytest.approx(150.0)
     assert row["bench: train pairs/s"] == 210.0 and row["bench: share of nominal peak"] == 0.05
 
 

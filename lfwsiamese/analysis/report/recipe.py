@@ -55,8 +55,9 @@ def bench_files(folder: str | os.PathLike | None = None) -> list[Path]:
 
 def recipe_cost_table(records: dict[str, Sequence[Record]], folder: str | os.PathLike | None = None) -> pd.DataFrame:
     """What one training costs, per recipe (the keys of `records` are recipe names) and processor: the measured
-    training minutes of its recorded runs (mean over them) and, where a `bench --recipe` result is stored, its
-    training-step speed and share of the CPU's nominal peak."""
+    training minutes and training pairs per second of its recorded runs (means over them) and, where a
+    `bench --recipe` result is stored, its training-step speed and share of the CPU's nominal peak. Machines that
+    report the same processor name can differ in speed: the two pairs-per-second columns show it."""
     rows: dict[tuple[str, str], dict[str, object]] = {}
     for name, recs in records.items():
         by_cpu: dict[str, list[Record]] = {}
@@ -64,7 +65,9 @@ def recipe_cost_table(records: dict[str, Sequence[Record]], folder: str | os.Pat
             by_cpu.setdefault(processor_of(r), []).append(r)
         for cpu, rs in by_cpu.items():
             mins = [r.metrics["fit_seconds"] / 60 for r in rs]
-            rows[(name, cpu)] = {"runs": len(rs), "training minutes per run (measured)": sum(mins) / len(mins)}
+            speed = [r.metrics["train_pairs_per_second"] for r in rs if "train_pairs_per_second" in r.metrics]
+            rows[(name, cpu)] = {"runs": len(rs), "training minutes per run (measured)": sum(mins) / len(mins),
+                                 "train pairs/s (measured)": sum(speed) / len(speed) if speed else float("nan")}
     for f in bench_files(folder):
         b = json.loads(f.read_text())
         if b["recipe"] not in records:
