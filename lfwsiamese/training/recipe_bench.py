@@ -16,6 +16,7 @@ from ..data import protocols as P
 from ..data.images import Preprocess, load_images
 from ..data.paths import require_data_dir, splits_dir
 from ..data.sampling import epoch_pair_arrays, identity_groups
+from ..errors import ConfigError
 from ..models.towers import tower_flops
 from ..recipes import get_config
 from .bench import cpu_peak_flops
@@ -27,11 +28,11 @@ def run_recipe_bench(name: str, steps: int = 20, warmup: int = 3, data: str | No
                      progress: bool = True) -> dict[str, Any]:
     """Time `steps` training steps of recipe `name` (after `warmup` untimed ones) on DevTrain people's images."""
     if steps < 1 or warmup < 1:
-        raise ValueError(f"steps={steps}, warmup={warmup}: both must be at least 1 (the first step compiles)")
+        raise ConfigError(f"steps={steps}, warmup={warmup}: both must be at least 1 (the first step compiles)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cfg = get_config(name)
     if cfg.data.sampling != "identities":
-        raise ValueError(f"recipe {name!r} trains on fixed pairs (data.sampling={cfg.data.sampling!r}); "
+        raise ConfigError(f"recipe {name!r} trains on fixed pairs (data.sampling={cfg.data.sampling!r}); "
                          "time it with `lfwsiamese bench` (the reference network) instead")
     data_dir = require_data_dir(data)
     policy = setup(cfg)
