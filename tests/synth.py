@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from lfwsiamese.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
@@ -17,6 +18,7 @@ from lfwsiamese.data.protocols import (
     format_pairs,
     format_people,
 )
+from lfwsiamese.records.store import Record
 
 
 def make_dataset(root: Path, n_people: int = 40, per_person: int = 3, n_pairs: int = 24, seed: int = 0,
@@ -85,3 +87,15 @@ def add_view2(root: Path, n_folds: int = 10, per_fold: int = 4) -> Path:
     (root / "splits" / "people.txt").write_text(format_people(sets))
     (root / "splits" / "pairs.txt").write_text(format_pairs(pairs, folds=n_folds))
     return root
+
+
+def trained_record(tmp_path_factory: pytest.TempPathFactory, **train: object) -> tuple[Record, Path, Path]:
+    """A 1-epoch tiny run on a fresh synthetic dataset, with its own image cache and results folder (never the
+    user's): (record, data folder, results folder), for module-scoped fixtures of tests that need a trained run."""
+    from lfwsiamese.training.run import train_run  # here: importing synth must not load Keras
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LFWSIAMESE_CACHE", str(tmp_path_factory.mktemp("cache")))
+        data = make_dataset(tmp_path_factory.mktemp("synth"))
+        results = tmp_path_factory.mktemp("results")
+        rec = train_run(tiny_config(epochs=1, **train), data=str(data), results=results, progress=False)
+    return rec, data, results

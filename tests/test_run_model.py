@@ -15,17 +15,14 @@ from lfwsiamese.errors import RunError
 from lfwsiamese.models.towers import build_siamese
 from lfwsiamese.records import store as E
 from lfwsiamese.training.callbacks import backup_epoch
-from lfwsiamese.training.run import train_run
-from tests.synth import make_dataset, tiny_config
+from tests.synth import tiny_config, trained_record
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
-    data = make_dataset(tmp_path_factory.mktemp("synth"))
-    results = tmp_path_factory.mktemp("results")
-    return train_run(tiny_config(epochs=1), data=str(data), results=results, progress=False), data, results
+    return trained_record(tmp_path_factory)
 
 
 def test_load_run_model_predicts_like_the_record(record) -> None:

@@ -13,25 +13,11 @@ import pytest
 from PIL import Image
 
 import lfwsiamese
-from lfwsiamese.cli import main
 from lfwsiamese.serve.scorer import Head, load_shipped
 from lfwsiamese.serve.shipped import ENV_SHIPPED, read_card, sha256_file, shipped_dir
+from tests.cli_helpers import one_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_error(rc: int, err: str, *fragments: str) -> None:
-    assert rc == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in err, err
-    for f in fragments:
-        assert f in errors[0], errors[0]
 
 
 def blobs(seed: int, n: int = 1) -> list[np.ndarray]:

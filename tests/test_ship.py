@@ -16,8 +16,7 @@ from lfwsiamese.config import ModelConfig
 from lfwsiamese.models.towers import build_siamese
 from lfwsiamese.serve.scorer import OnnxScorer
 from lfwsiamese.serve.shipped import ENV_SHIPPED, sha256_file
-from lfwsiamese.training.run import train_run
-from tests.synth import make_dataset, tiny_config
+from tests.synth import tiny_config, trained_record
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +54,7 @@ def test_onnx_export_scores_like_keras(tmp_path, kind, flip) -> None:
 
 @pytest.fixture(scope="module")
 def record(tmp_path_factory: pytest.TempPathFactory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LFWSIAMESE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        data = make_dataset(tmp_path_factory.mktemp("synth"))
-        results = tmp_path_factory.mktemp("results")
-        rec = train_run(tiny_config(epochs=1, tta_flip=True), data=str(data), results=results, progress=False)
-    return rec, data, results
+    return trained_record(tmp_path_factory, tta_flip=True)
 
 
 def test_ship_model_reproduces_the_record(record, tmp_path, monkeypatch, capsys) -> None:

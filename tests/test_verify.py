@@ -12,10 +12,9 @@ import pytest
 from PIL import Image
 
 from lfwsiamese.analysis import verification as V
-from lfwsiamese.cli import main
 from lfwsiamese.records.store import load_run_model
-from lfwsiamese.training.run import train_run
-from tests.synth import make_dataset, tiny_config
+from tests.cli_helpers import one_error, run_cli
+from tests.synth import trained_record
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +22,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A 1-epoch tiny model on synthetic people (its own image cache, never the user's)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LFWSIAMESE_CACHE", str(tmp_path_factory.mktemp("cache")))
-        data = make_dataset(tmp_path_factory.mktemp("synth"))
-        results = tmp_path_factory.mktemp("results")
-        rec = train_run(tiny_config(epochs=1), data=str(data), results=results, progress=False)
-    return rec, data, results
+    return trained_record(tmp_path_factory)
 
 
 @pytest.fixture
@@ -40,21 +34,6 @@ def env(trained, monkeypatch: pytest.MonkeyPatch):
 
 def img(data: Path, name: str, i: int) -> str:
     return str(data / "lfw2" / name / f"{name}_{i:04d}.jpg")
-
-
-def run_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    rc = main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def assert_one_error(rc: int, err: str, *fragments: str) -> None:
-    assert rc == 2, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in errors[0], errors[0]
 
 
 # ---------------------------------------------------------------------------------------- verify
@@ -109,7 +88,7 @@ def test_rgb_png_of_another_size_works_with_a_warning(env, capsys, tmp_path) -> 
 def test_missing_image_is_one_error(env, capsys, tmp_path) -> None:
     _, data, _ = env
     rc, _, err = run_cli(capsys, "verify", str(tmp_path / "nope.jpg"), img(data, "Person_AA", 1))
-    assert_one_error(rc, err, "nope.jpg", "not found")
+    one_error(rc, err, "nope.jpg", "not found")
 
 
 def test_text_file_named_jpg_is_one_error(env, capsys, tmp_path) -> None:
@@ -117,7 +96,7 @@ def test_text_file_named_jpg_is_one_error(env, capsys, tmp_path) -> None:
     fake = tmp_path / "fake.jpg"
     fake.write_text("not an image\n")
     rc, _, err = run_cli(capsys, "verify", img(data, "Person_AA", 1), str(fake))
-    assert_one_error(rc, err, "fake.jpg", "not an image")
+    one_error(rc, err, "fake.jpg", "not an image")
 
 
 def test_run_without_weights_is_one_error(env, capsys, tmp_path) -> None:
@@ -126,14 +105,14 @@ def test_run_without_weights_is_one_error(env, capsys, tmp_path) -> None:
     shutil.copytree(rec.path, copy)
     (copy / "model.keras").unlink()
     rc, _, err = run_cli(capsys, "verify", img(data, "Person_AA", 1), img(data, "Person_AA", 2), "--run", str(copy))
-    assert_one_error(rc, err, "no weights", "lfwsiamese train")
+    one_error(rc, err, "no weights", "lfwsiamese train")
 
 
 def test_no_run_with_weights_says_how_to_train_one(env, capsys, tmp_path) -> None:
     _, data, _ = env
     rc, _, err = run_cli(capsys, "verify", img(data, "Person_AA", 1), img(data, "Person_AA", 2), "--run", "best",
                          "--results", str(tmp_path))
-    assert_one_error(rc, err, "no stored record with weights", "lfwsiamese train --config reference")
+    one_error(rc, err, "no stored record with weights", "lfwsiamese train --config reference")
 
 
 def _fake_record(src: Path, dst: Path, val_acc: float, test_acc: float, weights: bool = True) -> Path:
@@ -238,9 +217,9 @@ def test_embed_errors(env, capsys, tmp_path) -> None:
     bad.mkdir()
     (bad / "x.jpg").write_text("no")
     rc, _, err = run_cli(capsys, "embed", str(bad), "--out", str(tmp_path / "e.npz"))
-    assert_one_error(rc, err, "none of the 1 image file(s) could be used")
+    one_error(rc, err, "none of the 1 image file(s) could be used")
     assert not (tmp_path / "e.npz").exists()
     rc, _, err = run_cli(capsys, "embed", str(tmp_path / "empty-nothing"), "--out", str(tmp_path / "e.npz"))
-    assert_one_error(rc, err, "no such folder")
+    one_error(rc, err, "no such folder")
     rc, _, err = run_cli(capsys, "embed", str(bad), "--out", str(tmp_path / "e.txt"))
-    assert_one_error(rc, err, ".npz or *.csv")
+    one_error(rc, err, ".npz or *.csv")

@@ -7,11 +7,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from PIL import Image
 
 from . import protocols as P
 from .paths import IMAGE_RE, N_IMAGES, N_PEOPLE, images_dir, splits_dir
+
+T = TypeVar("T")
 
 
 def manifest() -> dict[str, str]:
@@ -55,6 +58,15 @@ class CheckReport:
         return not self.problems
 
 
+def _load_protocol(load: Callable[[str, Path | None], T], fname: str, sdir: Path | None, rep: CheckReport) -> T | None:
+    """One protocol file parsed, or None with its problem noted: `data check` lists every broken file, not the first."""
+    try:
+        return load(fname, sdir)
+    except P.ProtocolError as e:
+        rep.problems.append(str(e))
+        return None
+
+
 def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
                expected_people: int = N_PEOPLE, expected_images: int = N_IMAGES) -> CheckReport:
     """Verify layout, counts, protocol checksums, that every protocol image exists; `deep` hashes every image."""
@@ -85,10 +97,8 @@ def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
                     rep.problems.append(f"{f}: sha256 {got[:12]}... differs from the official {digest[:12]}... (edited or wrong file)")
     # every image referenced by every protocol exists
     for fname in P.PAIR_FILES:
-        try:
-            pairs = P.load_pairs(fname, sdir)
-        except P.ProtocolError as e:
-            rep.problems.append(str(e))
+        pairs = _load_protocol(P.load_pairs, fname, sdir, rep)
+        if pairs is None:
             continue
         refs = {r.relpath for p in pairs for r in (p.a, p.b)}
         missing = sorted(refs - have)
@@ -104,10 +114,8 @@ def check_data(data_dir: Path, deep: bool = False, progress: bool = True,
         else:
             rep.table.append((fname, len(pairs), len(ppl), len(refs)))
     for fname in P.PEOPLE_FILES:
-        try:
-            sets = P.load_people(fname, sdir)
-        except P.ProtocolError as e:
-            rep.problems.append(str(e))
+        sets = _load_protocol(P.load_people, fname, sdir, rep)
+        if sets is None:
             continue
         for s in sets:
             for name, count in s.counts:
