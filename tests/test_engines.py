@@ -79,6 +79,45 @@ def test_ray_engine_without_ray_says_how_to_install_it(monkeypatch: pytest.Monke
         ray_engine.require_ray()
 
 
+class _SlowRay:
+    """Ray whose local node misses its start-up deadline the first `timeouts` times, as on a busy machine."""
+
+    def __init__(self, timeouts: int) -> None:
+        self.timeouts, self.inits, self.shutdowns = timeouts, 0, 0
+
+    def init(self, **kwargs: object) -> None:
+        self.inits += 1
+        if self.inits <= self.timeouts:
+            raise Exception("The current node timed out during startup. This could happen because ...")  # noqa: TRY002
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_ray_start_that_timed_out_is_tried_once_more(capsys: pytest.CaptureFixture[str]) -> None:
+    from lfwsiamese.runs.ray_engine import start_ray
+    ray = _SlowRay(timeouts=1)
+    start_ray(ray, {}, local=True)
+    assert (ray.inits, ray.shutdowns) == (2, 1)
+    assert "starting it again (2 of 2)" in capsys.readouterr().err
+
+
+def test_a_local_ray_that_never_starts_is_one_clear_error() -> None:
+    from lfwsiamese.runs.ray_engine import start_ray
+    ray = _SlowRay(timeouts=5)
+    with pytest.raises(LfwSiameseError, match=r"did not start.*2 times.*--engine local"):
+        start_ray(ray, {}, local=True)
+    assert ray.inits == 2
+
+
+def test_a_cluster_start_timeout_is_not_retried_here() -> None:
+    from lfwsiamese.runs.ray_engine import start_ray
+    ray = _SlowRay(timeouts=1)
+    with pytest.raises(Exception, match="timed out during startup"):  # a cluster's own problem: shown as Ray says it
+        start_ray(ray, {}, local=False)
+    assert ray.inits == 1
+
+
 # ------------------------------------------------------------------------------------- failures, exit codes
 
 

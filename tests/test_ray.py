@@ -22,6 +22,7 @@ from lfwsiamese.records.compare import record_differences
 from lfwsiamese.records.store import Record, find_record, load_record, run_dir_for
 from lfwsiamese.runs import plans
 from lfwsiamese.runs.engines import EngineOptions
+from lfwsiamese.runs.ray_engine import start_ray
 from lfwsiamese.training.callbacks import backup_epoch
 
 ray = pytest.importorskip("ray")
@@ -47,7 +48,8 @@ def ray_instance(shared_cache: Path, real_data: Path) -> Iterator[None]:
     old = os.environ.get("LFWSIAMESE_CACHE")
     os.environ["LFWSIAMESE_CACHE"] = str(shared_cache)  # what Tune's trial processes inherit
     # a new instance even where this machine already belongs to a cluster (`ray start`)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    # (through the engine's start_ray: Ray's fixed 30 s start-up deadline is missed on a busy 2-core machine)
+    start_ray(ray, dict(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING), local=True)
     try:
         yield
     finally:

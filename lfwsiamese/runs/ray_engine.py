@@ -50,7 +50,7 @@ def connected(opts: EngineOptions) -> Iterator[Any]:
     else:
         kwargs.update(address=opts.address)
     try:
-        ray.init(**kwargs)
+        start_ray(ray, kwargs, local=opts.address is None)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {opts.address}" if opts.address else "a local Ray instance"
         hint = (" (is `ray start --head` running on the head node, and this machine one of its nodes?)"
@@ -60,6 +60,31 @@ def connected(opts: EngineOptions) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+#: How Ray words a local node that did not register within its fixed 30 s (a bare `Exception`, Ray 2.x).
+STARTUP_TIMEOUT = "timed out during startup"
+
+
+def start_ray(ray: Any, kwargs: dict[str, Any], local: bool, attempts: int = 2) -> None:
+    """`ray.init`, with a local start that timed out tried once more. Ray waits a fixed 30 s for its node to
+    register, which a busy 2-core machine (a training, a test run) can exceed although nothing is wrong; a second
+    start usually finds the processes warm. A start that times out every time is an error that says so."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as e:  # noqa: BLE001  (Ray raises a bare Exception for this one case)
+            if not (local and STARTUP_TIMEOUT in str(e)):
+                raise
+            ray.shutdown()
+            if attempt == attempts:
+                raise LfwSiameseError(
+                    f"a local Ray instance did not start: its node {STARTUP_TIMEOUT} {attempts} times (Ray waits "
+                    "30 s; a machine whose CPUs are busy, with a training or tests, can be slower). Run the command "
+                    "again when the machine is less busy, or use the default --engine local") from None
+            print(f"Ray's local node {STARTUP_TIMEOUT}; starting it again ({attempt + 1} of {attempts})",
+                  file=sys.stderr)
 
 
 def forwarded_env() -> dict[str, str]:
