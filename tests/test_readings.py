@@ -173,6 +173,9 @@ def test_score_bands_and_threshold_gain(tmp_path) -> None:
     assert (b["mid_lo"], b["mid_hi"], b["low"], b["high"]) == ("0.2", "0.8", "0.1", "0.9")
     r.metrics["test"]["accuracy_at_0.5"] = 0.70
     assert Sc.threshold_gain([r]) == pytest.approx(0.02)
+    r.metrics["threshold"] = 0.03
+    assert Sc.threshold_reading([r]) == {"at_half": "0.700", "gain": "2.0", "threshold": "0.030"}
+    assert Sc.threshold_reading([])["gain"] == "(no run recorded yet)"
     assert Sc.pair_titles(pd.DataFrame({"label": [1, 0], "score": [0.9, 0.25]})) == ["same 0.900", "diff 0.250"]
 
 

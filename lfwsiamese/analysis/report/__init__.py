@@ -68,7 +68,7 @@ from .plans import (
     total_record_hours,
 )
 from .protocol import category_of, protocol_of
-from .scores import pair_titles, score_bands, threshold_gain
+from .scores import pair_titles, score_bands, threshold_gain, threshold_reading
 from .recipe import TARGET_ACCURACY, bench_files, recipe_cost_table, step_sentence, targets_sentence
 from .search import ABANDONED, NOT_TRAINED, describe_overrides, search_sentence, search_table
 from .sentences import ablation_sentence, ablation_verdicts, view2_sentence

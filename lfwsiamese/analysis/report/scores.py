@@ -29,6 +29,17 @@ def threshold_gain(records: Sequence[Record]) -> float:
     return float(np.mean([r.metrics["test"]["accuracy"] - r.metrics["test"]["accuracy_at_0.5"] for r in records]))
 
 
+def threshold_reading(records: Sequence[Record]) -> dict[str, str]:
+    """Prose pieces for "accuracy at 0.5 against the validation threshold" over runs: the mean test accuracy at 0.5
+    (`at_half`), the points it lies below the validation threshold's (`gain`, from `threshold_gain`) and the mean
+    threshold (`threshold`); each piece says so where there are no runs yet."""
+    if not records:
+        return dict.fromkeys(("at_half", "gain", "threshold"), "(no run recorded yet)")
+    return {"at_half": f"{np.mean([r.metrics['test']['accuracy_at_0.5'] for r in records]):.3f}",
+            "gain": f"{threshold_gain(records) * 100:.1f}",
+            "threshold": f"{np.mean([r.metrics['threshold'] for r in records]):.3f}"}
+
+
 def pair_titles(rows: pd.DataFrame) -> list[str]:
     """Titles of a pair grid: the true label and the score of each row of a scores file."""
     return [f"{'same' if label else 'diff'} {score:.3f}" for label, score in zip(rows["label"], rows["score"])]
