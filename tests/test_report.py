@@ -313,6 +313,39 @@ def test_view2_comparison_adds_our_row_only_with_all_ten_folds(tmp_path) -> None
     assert "lfwsiamese: improved" not in view2_comparison(recs[:9]).index
 
 
+def test_view2_standing_counts_the_page_entries_of_our_category_above_and_below(tmp_path) -> None:
+    from dataclasses import replace
+
+    import pytest
+
+    from lfwsiamese.analysis.report.comparisons import view2_comparison, view2_standing
+    from lfwsiamese.analysis.report.literature import LFW_VIEW2_VERIFIED
+    recs = []
+    for f in range(10):
+        r = _fake_record(tmp_path, "improved", 0, 0.8, 0.915)
+        recs.append(replace(r, config=replace(r.config, data=replace(r.config.data, protocol="view2", fold=f,
+                                                                        sampling="identities"))))
+    t = view2_comparison(recs)
+    cat = "unrestricted, label-free outside data"
+    same = [e for e in LFW_VIEW2_VERIFIED if e.category == cat]
+    above = sorted((e for e in same if e.accuracy > 0.915), key=lambda e: e.accuracy)
+    below = [e for e in same if e.accuracy < 0.915]
+    assert above and below  # 0.915 sits inside the category, so both counts are tested
+    s = view2_standing(t, "lfwsiamese: improved")
+    assert s.startswith(f"In its results-page category ({cat}), lfwsiamese: improved at 0.9150 is below "
+                        f"{len(above)} of the page's {len(same)} entries and above {len(below)}; ")
+    assert f"the nearest above is {above[0].method}, {above[0].accuracy:.4f}" in s
+    def at(acc: float) -> str:
+        moved = [replace(r, metrics={**r.metrics, "test": {**r.metrics["test"], "accuracy": acc}}) for r in recs]
+        return view2_standing(view2_comparison(moved), "lfwsiamese: improved")
+    assert at(0.99).endswith(f"0.9900 is above all {len(same)} of the page's entries.")
+    low = min(same, key=lambda e: e.accuracy)
+    assert at(0.5).endswith(f"0.5000 is below all {len(same)} of the page's entries; the nearest is {low.method}, "
+                            f"{low.accuracy:.4f} ± {low.se:.4f}.")
+    with pytest.raises(ValueError, match="all ten folds"):
+        view2_standing(view2_comparison(recs[:9]), "lfwsiamese: improved")
+
+
 def test_oneshot_curves_draws_chance_once_and_each_models_lines() -> None:
     import matplotlib
     matplotlib.use("Agg")

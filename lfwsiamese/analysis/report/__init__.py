@@ -25,6 +25,7 @@ from .comparisons import (
     protocol_sentence,
     se_interval,
     view2_comparison,
+    view2_standing,
 )
 from .dataset import example_pairs, leakage_reading, leakage_summary
 from .gap import ALPHA as GAP_ALPHA

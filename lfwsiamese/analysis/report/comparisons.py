@@ -134,7 +134,7 @@ def view2_comparison(records: Sequence[Record] | Mapping[str, Sequence[Record]],
         rows.append({"method": e.method, PROTOCOL: VIEW2_RESTRICTED if e.category.startswith("image-restricted") else VIEW2_UNRESTRICTED,
                      CATEGORY: e.category, "View 2 accuracy": e.accuracy, "SE": np.nan if e.se is None else e.se,
                      INTERVAL: f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else "no SE given",
-                     "note": e.note, "source": "LFW results page"})
+                     "note": e.note, "source": PAGE_SOURCE})
     for name, folds in _groups(records, label).items():
         if not _complete_view2(folds):
             continue
@@ -146,6 +146,33 @@ def view2_comparison(records: Sequence[Record] | Mapping[str, Sequence[Record]],
                      "note": f"trained on LFW-a with identities ({processors(folds)})",
                      "source": "measured here, 10 folds, threshold on each fold's validation people"})
     return pd.DataFrame(rows).sort_values("View 2 accuracy", ascending=False).set_index("method")
+
+
+PAGE_SOURCE = "LFW results page"
+
+
+def view2_standing(table: pd.DataFrame, ours: str) -> str:
+    """Where our View 2 row stands among the results page's entries of its own category (a `view2_comparison`
+    table): how many score higher and lower, and the nearest one above, so the reader need not count rows."""
+    if ours not in table.index:
+        raise ValueError(f"{ours!r} is not a row of this table (rows appear when all ten folds are recorded); "
+                         f"rows: {', '.join(map(str, table.index))}")
+    row = table.loc[ours]
+    acc, cat = float(row["View 2 accuracy"]), row[CATEGORY]
+    page = table[(table["source"] == PAGE_SOURCE) & (table[CATEGORY] == cat)]
+    above = page[page["View 2 accuracy"] > acc].sort_values("View 2 accuracy")
+    n_below = int((page["View 2 accuracy"] < acc).sum())
+    # four decimals, as the table and the page print them; plain text, since chapters glue it as text
+    where = f"In its results-page category ({cat}), {ours} at {acc:.4f}"
+    if not len(above):
+        return f"{where} is above all {len(page)} of the page's entries."
+    near = above.iloc[0]
+    nearest = f"{above.index[0]}, {near['View 2 accuracy']:.4f}" + ("" if pd.isna(near["SE"]) else f" ± {near['SE']:.4f}")
+    if not n_below:
+        return f"{where} is below all {len(page)} of the page's entries; the nearest is {nearest}."
+    text = (f"{where} is below {len(above)} of the page's {len(page)} entries and above {n_below}; the nearest above "
+            f"is {nearest}")
+    return text + "."
 
 
 def best_peer() -> tuple[str, float]:
@@ -195,4 +222,4 @@ def protocol_sentence(g: dict[str, object]) -> str:
 
 
 __all__ = ["PROTOCOL", "CATEGORY", "INTERVAL", "COVERS", "STRICT", "devtest_pairs", "headline_table", "peers_table",
-           "se_interval", "view2_comparison", "best_peer", "protocol_gain", "protocol_sentence"]
+           "se_interval", "view2_comparison", "view2_standing", "best_peer", "protocol_gain", "protocol_sentence"]
