@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 from lfwsiamese.analysis.report.search import (
     describe_overrides,
+    search_noise,
     search_sentence,
     search_table,
+    whitening_reading,
 )
 
 
@@ -86,3 +88,30 @@ def test_the_npair_recipe_is_the_chosen_candidate_and_the_search_plan_skips_aban
     v2 = get_plan("npair-view2")
     assert [c.data.fold for c in v2] == list(range(10)) and {c.data.protocol for c in v2} == {"view2"}
     assert all(c.train.loss == "npair" for c in v2)
+
+
+def test_search_noise_sets_the_candidates_span_against_binomial_and_seed_noise() -> None:
+    import pytest
+    recs = [_rec("a", 0.90, 0.95, 100, 0.8), _rec("b", 0.93, 0.95, 100, 0.8), None]
+    for r in recs[:2]:
+        r.metrics["val"]["n_pairs"] = 1000
+    t = search_table(recs, [{}, {}, {}])
+    base = [SimpleNamespace(metrics={"val": {"accuracy": a}}) for a in (0.85, 0.86, 0.875)]
+    n = search_noise(t, recs, base)
+    se2 = 2 * (0.93 * 0.07 / 1000) ** 0.5 * 100  # of the winner, b: 1.6 points
+    assert n == {"cand_span": "3.0", "n_val": "1,000", "se2": f"{se2:.1f}", "span_vs_se": "more than",
+                 "base_span": "2.5", "base_seeds": "3"}
+    recs[1].metrics["val"]["accuracy"] = 0.905
+    assert search_noise(search_table(recs, [{}, {}, {}]), recs, base)["span_vs_se"] == "less than"
+    with pytest.raises(ValueError, match="no candidate"):
+        search_noise(search_table([None], [{}]), [None], base)
+
+
+def test_whitening_reading_takes_the_raw_cosine_and_the_best_whitened_space() -> None:
+    import pandas as pd
+    import pytest
+    study = pd.DataFrame({"space": ["raw cosine", "PCA", "PCA whitened", "PCA whitened"], "dims": [128, 64, 64, 32],
+                          "whiten": [False, False, True, True], "val_accuracy": [0.90, 0.95, 0.87, 0.88]})
+    assert whitening_reading(study) == {"raw": "0.900", "best_whitened": "0.880"}  # PCA unwhitened (0.95) is not one
+    with pytest.raises(ValueError, match="whitened row"):
+        whitening_reading(study[~study["whiten"]])

@@ -71,7 +71,15 @@ from .plans import (
 from .protocol import category_of, protocol_of
 from .scores import pair_titles, score_bands, threshold_gain, threshold_reading
 from .recipe import TARGET_ACCURACY, bench_files, recipe_cost_table, step_sentence, targets_sentence
-from .search import ABANDONED, NOT_TRAINED, describe_overrides, search_sentence, search_table
+from .search import (
+    ABANDONED,
+    NOT_TRAINED,
+    describe_overrides,
+    search_noise,
+    search_sentence,
+    search_table,
+    whitening_reading,
+)
 from .sentences import ablation_sentence, ablation_verdicts, view2_sentence
 from .stats import (
     best_epochs,

@@ -73,3 +73,32 @@ def search_sentence(table: pd.DataFrame) -> str:
             f"validation people only; the best validation accuracy of the {n} trained to the end, "
             f"{best[VAL_ACC]:.3f} (AUC {best[VAL_AUC]:.3f}), is candidate {int(best['candidate'])}: "
             f"{best['recipe']}.")
+
+
+def search_noise(table: pd.DataFrame, records: Sequence[Record | None],
+                 baseline: Sequence[Record]) -> dict[str, str]:
+    """Is the winner's lead more than noise? The span of the trained candidates' validation accuracies (points)
+    against two binomial standard errors of one accuracy on the winner's validation pairs, and against the span of
+    the baseline recipe's seeds (one recipe, several seeds): the pieces of the chapter's sentence, as text."""
+    done = table[~table["run"].isin([NOT_TRAINED, ABANDONED])]
+    if done.empty:
+        raise ValueError("no candidate of this search has been trained: nothing to compare")
+    best = records[int(done[VAL_ACC].idxmax())]
+    n_val, p = best.metrics["val"]["n_pairs"], best.metrics["val"]["accuracy"]
+    se2 = 2 * (p * (1 - p) / n_val) ** 0.5 * 100
+    span = (done[VAL_ACC].max() - done[VAL_ACC].min()) * 100
+    base = [r.metrics["val"]["accuracy"] for r in baseline]
+    return {"cand_span": f"{span:.1f}", "n_val": f"{n_val:,}", "se2": f"{se2:.1f}",
+            "span_vs_se": "less than" if span < se2 else "more than",
+            "base_span": f"{(max(base) - min(base)) * 100:.1f}" if base else "n/a", "base_seeds": str(len(base))}
+
+
+def whitening_reading(study: pd.DataFrame) -> dict[str, str]:
+    """`postprocess.whitening_study`'s table in two numbers: the raw cosine's validation accuracy and the best of
+    the whitened spaces'."""
+    raw = study.loc[study["space"] == "raw cosine", "val_accuracy"]
+    whitened = study.loc[study["whiten"].astype(bool), "val_accuracy"]
+    if raw.empty or whitened.empty:
+        raise ValueError("a whitening study has a 'raw cosine' row and at least one whitened row; "
+                         "rerun postprocess.whitening_study")
+    return {"raw": f"{raw.iloc[0]:.3f}", "best_whitened": f"{whitened.max():.3f}"}
