@@ -75,3 +75,21 @@ def test_the_command_rejects_a_subset_of_one_pair(real_data, tmp_path, capsys) -
     rc, _, err = run_cli(capsys, "alignment-experiment", "--pairs", "1", "--data", str(real_data),
                          "--results", str(tmp_path), "--quiet")
     one_error(rc, err, "1 pairs asked for", "leave the number out")
+
+
+def test_the_examples_figure_has_a_row_per_stage_and_a_column_per_image(real_data) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from lfwsiamese.analysis.alignment import examples
+    from lfwsiamese.analysis.plots import alignment_examples
+    refs = [p.a for p in balanced_subset(P.load_pairs("pairsDevTest.txt", real_data / "splits"), 3)]
+    shots = examples(refs, data=real_data)
+    assert [img.shape for img, _, _ in shots] == [(250, 250)] * 3
+    fig = alignment_examples(shots + [(shots[0][0], shots[0][1], None)])  # a face not found is drawn black
+    axes = fig.get_axes()
+    assert len(axes) == 3 * 4
+    assert [axes[4 * r].get_ylabel() for r in range(3)] == ["LFW-a crop", "unaligned photo", "aligned again"]
+    assert axes[4 * 2 + 3].images[0].get_array().max() == 0
+    with pytest.raises(ValueError, match="no examples"):
+        alignment_examples([])

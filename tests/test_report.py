@@ -455,3 +455,19 @@ def test_restricted_and_gap_plans() -> None:
         assert {c.train.precision for c in runs} == {"float32"}  # one recipe, one precision
     assert {c.data.validation for c in gap} == {"person", "pair"}
     assert {"restricted", "gap"} <= set(PLANS)
+
+
+def test_oneshot_at_reads_each_model_at_one_n_and_says_what_is_missing() -> None:
+    import pandas as pd
+
+    from lfwsiamese.analysis.report import oneshot_at
+    rows = [("improved-s0-a", "siamese", 20, 0.60), ("improved-s1-b", "siamese", 20, 0.70),
+            ("improved-s0-a", "pixels_nn", 20, 0.20), ("improved-s0-a", "siamese", 5, 0.99),
+            ("improved-pairs-s0-c", "siamese", 20, 0.01),  # another recipe: not part of `improved`
+            ("reference-s0-d", "siamese", 20, 0.40), ("reference-s0-d", "pixels_nn", 20, 0.155)]
+    t = pd.DataFrame(rows, columns=["run", "method", "N", "accuracy"])
+    assert oneshot_at(t, 20) == {"improved": "65%", "improved_pix": "20%", "reference": "40%", "reference_pix": "16%",
+                                 "reference_gain": "24.5"}
+    no_ref = oneshot_at(t[~t["run"].str.startswith("reference")], 20)
+    assert no_ref["reference"] == no_ref["reference_gain"] == "n/a" and no_ref["improved"] == "65%"
+    assert set(oneshot_at(pd.DataFrame(), 20).values()) == {"n/a"}

@@ -319,3 +319,22 @@ def seed_distribution(values: pd.DataFrame, reported: float, planned: dict[str, 
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def alignment_examples(examples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> plt.Figure:
+    """`analysis.alignment.examples` as a grid: one column per image, rows for the LFW-a crop, its unaligned
+    render and the render aligned again (black where no face was found)."""
+    if not examples:
+        raise ValueError("no examples to draw: pass the output of analysis.alignment.examples(refs)")
+    rows = ("LFW-a crop", "unaligned photo", "aligned again")
+    fig, axes = plt.subplots(len(rows), len(examples), figsize=(2.2 * len(examples), 6.8), squeeze=False)
+    for col, images in enumerate(examples):
+        for row, (img, title) in enumerate(zip(images, rows)):
+            ax = axes[row, col]
+            ax.imshow(img if img is not None else np.zeros((250, 250)), cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(title)
+    fig.suptitle("DevTest images: the original crop, the unaligned render, and the render after alignment")
+    fig.tight_layout()
+    return fig

@@ -114,6 +114,7 @@ from .tables import (
     epochs_summary,
     epochs_table,
     model_ablation,
+    oneshot_at,
     oneshot_table,
     pairs_summary,
     people_summary,

@@ -192,6 +192,26 @@ def oneshot_table(records: Sequence[Record]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def oneshot_at(table: pd.DataFrame, n: int = 20) -> dict[str, str]:
+    """A `oneshot_table` read at one N, as text: each model's Siamese and pixel-baseline accuracy (means over its
+    seeds; keys `<model>` and `<model>_pix`) and the reference network's gain over its own pixels, in points;
+    "n/a" for whatever is not recorded."""
+    out = {k: "n/a" for k in ("improved", "improved_pix", "reference", "reference_pix", "reference_gain")}
+    if table.empty:
+        return out
+    at = table[table["N"] == n]
+    mean = {}
+    for model in ("improved", "reference"):
+        for method, key in (("siamese", model), ("pixels_nn", f"{model}_pix")):
+            acc = at[at["run"].str.split("-s").str[0].eq(model) & at["method"].eq(method)]["accuracy"]
+            if len(acc):
+                mean[key] = float(acc.mean())
+                out[key] = f"{mean[key]:.0%}"
+    if "reference" in mean and "reference_pix" in mean:
+        out["reference_gain"] = f"{(mean['reference'] - mean['reference_pix']) * 100:.1f}"
+    return out
+
+
 def view2_table(records: Sequence[Record]) -> pd.DataFrame:
     """One row per View 2 fold: test accuracy at the validation threshold and at 0.5, AUC, EER, training time."""
     rows = []
