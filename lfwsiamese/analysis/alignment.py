@@ -33,8 +33,12 @@ def result_path(scorer: Any, results: str | os.PathLike | None = None, seed: int
                 n_pairs: int | None = None) -> Path:
     """Where the result for this model and render seed is stored; a run on a subset (`n_pairs`) has its own file, so
     it is never read as the full experiment."""
-    subset = "" if n_pairs is None else f"-n{n_pairs}"
-    return results_dir(results) / "alignment" / f"devtest-{scorer.model_id[:12]}-s{seed}{subset}.json"
+    return results_dir(results) / "alignment" / f"devtest-{scorer.model_id[:12]}-s{seed}{_subset(n_pairs)}.json"
+
+
+def _subset(n_pairs: int | None) -> str:
+    """The name suffix of a run on a subset of DevTest ("" for the full experiment)."""
+    return "" if n_pairs is None else f"-n{n_pairs}"
 
 
 def balanced_subset(pairs: list[P.Pair], n_pairs: int) -> list[P.Pair]:
@@ -102,7 +106,7 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
     pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
     if n_pairs is not None:
         pairs = balanced_subset(pairs, n_pairs)
-    work = cache_dir() / f"unaligned-devtest-s{seed}{'' if n_pairs is None else f'-n{n_pairs}'}"
+    work = cache_dir() / f"unaligned-devtest-s{seed}{_subset(n_pairs)}"
     t0 = time.perf_counter()
     aligned_csv, unaligned_csv = render_pairs(pairs, work, data_dir, seed)
     out: dict[str, Any] = {"model": scorer.name, "model_id": scorer.model_id, "threshold": scorer.threshold,

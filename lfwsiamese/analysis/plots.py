@@ -14,6 +14,7 @@ from ..data.protocols import ImageRef
 from ..evaluate import roc
 from ..records.store import Record
 from .report.columns import TEST_ACC, VAL_ACC
+from .report.tables import run_models
 
 
 def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, **legend: object) -> plt.Figure:
@@ -239,7 +240,7 @@ def oneshot_curves(table: pd.DataFrame) -> plt.Figure:
     the 95% Wilson intervals of the seeds."""
     if table.empty:
         raise ValueError("no one-shot records: run `lfwsiamese oneshot --run RUN_DIR` (or sweep PLAN --oneshot) first")
-    t = table.assign(model=table["run"].str.split("-s").str[0])
+    t = table.assign(model=run_models(table["run"]))
     agg = t.groupby(["model", "method", "N"]).agg(accuracy=("accuracy", "mean"), low=("ci95_low", "min"),
                                                   high=("ci95_high", "max"), seeds=("run", "nunique")).reset_index()
     agg = agg[(agg.method != "random") | (agg.model == agg.model.iloc[0])]  # chance once

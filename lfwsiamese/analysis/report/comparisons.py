@@ -34,6 +34,7 @@ PROTOCOL = "protocol"
 CATEGORY = "results-page category"
 INTERVAL = "95% interval"
 COVERS = "interval covers"
+PAGE_SOURCE = "LFW results page"
 
 
 def devtest_pairs() -> int:
@@ -148,9 +149,6 @@ def view2_comparison(records: Sequence[Record] | Mapping[str, Sequence[Record]],
     return pd.DataFrame(rows).sort_values("View 2 accuracy", ascending=False).set_index("method")
 
 
-PAGE_SOURCE = "LFW results page"
-
-
 def view2_standing(table: pd.DataFrame, ours: str) -> str:
     """Where our View 2 row stands among the results page's entries of its own category (a `view2_comparison`
     table): how many score higher and lower, and the nearest one above, so the reader need not count rows."""
@@ -170,9 +168,8 @@ def view2_standing(table: pd.DataFrame, ours: str) -> str:
     nearest = f"{above.index[0]}, {near['View 2 accuracy']:.4f}" + ("" if pd.isna(near["SE"]) else f" ± {near['SE']:.4f}")
     if not n_below:
         return f"{where} is below all {len(page)} of the page's entries; the nearest is {nearest}."
-    text = (f"{where} is below {len(above)} of the page's {len(page)} entries and above {n_below}; the nearest above "
-            f"is {nearest}")
-    return text + "."
+    return (f"{where} is below {len(above)} of the page's {len(page)} entries and above {n_below}; the nearest above "
+            f"is {nearest}.")
 
 
 def best_peer() -> tuple[str, float]:

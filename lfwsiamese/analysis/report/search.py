@@ -55,9 +55,14 @@ def search_table(records: Sequence[Record | None], candidates: Sequence[Mapping[
     return t
 
 
+def _trained(table: pd.DataFrame) -> pd.DataFrame:
+    """The candidates of a `search_table` trained to the end (not abandoned, not still planned)."""
+    return table[~table["run"].isin([NOT_TRAINED, ABANDONED])]
+
+
 def search_sentence(table: pd.DataFrame) -> str:
     """How many candidates were tried and which one validation chose, for the chapter's prose."""
-    done = table[~table["run"].isin([NOT_TRAINED, ABANDONED])]
+    done = _trained(table)
     n, tried = len(done), int((table["run"] != NOT_TRAINED).sum())
     left, dropped = int((table["run"] == NOT_TRAINED).sum()), tried - n
     if not n:
@@ -80,10 +85,10 @@ def search_noise(table: pd.DataFrame, records: Sequence[Record | None],
     """Is the winner's lead more than noise? The span of the trained candidates' validation accuracies (points)
     against two binomial standard errors of one accuracy on the winner's validation pairs, and against the span of
     the baseline recipe's seeds (one recipe, several seeds): the pieces of the chapter's sentence, as text."""
-    done = table[~table["run"].isin([NOT_TRAINED, ABANDONED])]
+    done = _trained(table)
     if done.empty:
         raise ValueError("no candidate of this search has been trained: nothing to compare")
-    best = records[int(done[VAL_ACC].idxmax())]
+    best = records[int(done.index[done["chosen"] != ""][0])]  # the table's choice (its tie rule included)
     n_val, p = best.metrics["val"]["n_pairs"], best.metrics["val"]["accuracy"]
     se2 = 2 * (p * (1 - p) / n_val) ** 0.5 * 100
     span = (done[VAL_ACC].max() - done[VAL_ACC].min()) * 100

@@ -192,6 +192,11 @@ def oneshot_table(records: Sequence[Record]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def run_models(runs: pd.Series) -> pd.Series:
+    """The recipe of each run name (`improved-s1-abcd` -> `improved`), which groups a model's seeds."""
+    return runs.str.split("-s").str[0]
+
+
 def oneshot_at(table: pd.DataFrame, n: int = 20) -> dict[str, str]:
     """A `oneshot_table` read at one N, as text: each model's Siamese and pixel-baseline accuracy (means over its
     seeds; keys `<model>` and `<model>_pix`) and the reference network's gain over its own pixels, in points;
@@ -203,7 +208,7 @@ def oneshot_at(table: pd.DataFrame, n: int = 20) -> dict[str, str]:
     mean = {}
     for model in ("improved", "reference"):
         for method, key in (("siamese", model), ("pixels_nn", f"{model}_pix")):
-            acc = at[at["run"].str.split("-s").str[0].eq(model) & at["method"].eq(method)]["accuracy"]
+            acc = at[run_models(at["run"]).eq(model) & at["method"].eq(method)]["accuracy"]
             if len(acc):
                 mean[key] = float(acc.mean())
                 out[key] = f"{mean[key]:.0%}"
