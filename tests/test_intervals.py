@@ -216,3 +216,19 @@ def test_mean_sd_states_its_plus_minus_and_the_intervals(tmp_path) -> None:
     assert ms["± is"] == SD_NOTE and ms["seeds"] == 2
     assert all(ms[row].startswith("[") for row in INTERVAL_ROWS.values())
     assert "test pairs only" in mean_sd(recs[:1])[INTERVAL_ROWS["test acc (val threshold)"]]
+
+
+def test_gap_groups_split_by_recipe_and_progress_names_the_command(tmp_path) -> None:
+    from lfwsiamese.analysis.report import gap
+    own = [_fake_record(tmp_path / "own", "reference-fp32-pairval", s, 0.7, 0.72) for s in range(2)]
+    ours = [_fake_record(tmp_path / "ours", "reference-fp32", s, 0.7, 0.71) for s in range(3)]
+    other = [_fake_record(tmp_path / "other", "reference", 0, 0.7, 0.70)]
+    g = gap.gap_groups(ours + other + own)
+    assert list(g) == [gap.OWN_SETUP, gap.OURS_SETUP]  # the reference's own setup first, any other recipe left out
+    assert g[gap.OWN_SETUP] == own and g[gap.OURS_SETUP] == ours
+    text = gap.gap_progress(g, 10)
+    assert text.startswith("2 of 10 under the reference's own setup and 3 of 10 with person-disjoint validation")
+    assert text.endswith("`lfwsiamese sweep gap` trains the others")
+    assert "sweep gap" not in gap.gap_progress({gap.OWN_SETUP: own}, 2)  # every seed recorded: no command
+    # the default setup names are the groups' own, so the chapter passes no labels
+    assert "no verdict" in gap.gap_verdict(g, 0.731)

@@ -25,11 +25,20 @@ def test_recipe_and_reported_numbers_come_from_the_config_and_the_one_constant()
     n = recipe_numbers(get_config("reference"))
     assert n["lr"] == "5e-5" and n["batch"] == "32" and n["es_patience"] == "5" and n["val_pct"] == "20%"
     assert n["kernel_init"] == "N(0, 0.01)" and n["bias_init"] == "N(0.5, 0.01)" and n["input"] == "105x105"
-    assert recipe_numbers(get_config("improved"), "imp_")["imp_lr"] == "1e-3"
+    imp = recipe_numbers(get_config("improved"), "imp_")
+    assert imp["imp_lr"] == "1e-3" and imp["imp_crop"] == "130x130" and imp["imp_input"] == "96x96"
+    assert imp["imp_stages"] == "4" and imp["imp_dense_units"] == "256" and imp["imp_weight_decay"] == "0.05"
+    assert n["crop"] == "whole frame"
     assert [short(x) for x in (5e-5, 2e-4, 0.05, 0.4, 0.0)] == ["5e-5", "2e-4", "0.05", "0.4", "0"]
     assert init_text("he_normal") == "he_normal"
     r = reported_numbers()
     assert r["ref_test"] == f"{REFERENCE_REPORTED['test_accuracy']:.1%}" and r["ref_params"] == "38,954,049"
+
+
+def test_render_numbers_are_the_experiments_render_defaults() -> None:
+    from lfwsiamese.analysis.report.numbers import render_numbers
+    assert render_numbers() == {"render_angle": "25", "render_scale": "0.7 to 1.4", "render_shift": "60",
+                                "render_canvas": "400x400"}
 
 
 def test_dataset_numbers_count_the_packaged_protocol_files() -> None:
@@ -77,6 +86,8 @@ def test_training_readings(tmp_path) -> None:
     assert T.l2_share(recs) == pytest.approx(0.75)
     assert T.stop_epochs(recs, 0.1, 1) == [2] and T.stop_epochs(recs, 0.6, 1) == [2] and T.or_list([9, 10]) == "9 or 10" and T.or_list([5]) == "5"
     assert T.history_pivot(recs, "test_auc_unused_for_choices").loc[2, 1] == pytest.approx(0.75)
+    both = T.history_pivot(recs, ["val_loss", "loss"])
+    assert both.loc[2, ("val_loss", 1)] == pytest.approx(3.5) and both.loc[1, ("loss", 0)] == pytest.approx(3.0)
     assert T.train_pairs(recs) == "1,760" and T.steps_per_epoch(recs) == 55
     timing = T.timing_table(recs)
     assert timing.loc[0, "seconds per epoch"] == 10.0 and timing.loc[0, "processor"] == "AMD EPYC"
@@ -203,3 +214,23 @@ def test_mean_sd_table_and_difference_table(tmp_path) -> None:
     assert d.index.tolist() == ["test acc (val threshold)", "test AUC", "val acc"]
     assert d.loc["test acc (val threshold)", "difference"] == pytest.approx(0.10)
     assert d.loc["val acc", "difference"] == pytest.approx(0.09)
+
+
+def test_precision_groups_and_reading_compare_fast_with_float32(tmp_path) -> None:
+    from lfwsiamese.analysis.report import compare, training
+    fast = [_fake_record(tmp_path, "reference-fast", s, 0.70 + 0.02 * s, 0.71 + 0.01 * s) for s in range(3)]
+    fp32 = [_fake_record(tmp_path, "reference-fp32", s, 0.69 + 0.03 * s, 0.70 + 0.01 * s) for s in range(3)]
+    repro = [_fake_record(tmp_path, "reference", s, 0.70, 0.70) for s in range(2)]
+    for i, r in enumerate(fast + fp32):
+        r.metrics.update(peak_rss_mib=1000.0 + 100 * i, max_rss_mib_this_run=2000.0 + 100 * i)
+    fp32[0].metrics["fit_seconds"] = 400.0
+    g = training.precision_groups(fast + fp32 + [_fake_record(tmp_path, "other", 0, 0.7, 0.7)], repro)
+    assert g[training.FAST] == fast and g[training.FP32] == fp32 and g[training.REPRO] == repro
+    r = training.precision_reading(g, compare.difference_table(g[training.FAST], g[training.FP32]))
+    assert r["prec_diff"] == "+0.010" and r["prec_seeds"] == "3"
+    assert r["run_fast"] == "1.7 min" and r["run_fp32"] == "3.3 min"  # (100 + 400 + 100) / 3 s
+    assert r["t_fast"] == "10 s"  # 100 s over 10 epochs
+    assert r["rss_first"] == "1,000 MiB" and r["rss_first_run"] == "reference-fast seed 0"
+    assert r["rss_max"] == "2,500 MiB"  # the largest of both sides
+    with pytest.raises(ValueError, match="sweep precision"):
+        training.precision_reading({**g, training.FP32: []}, compare.difference_table(fast, fp32))

@@ -141,8 +141,26 @@ def test_plan_times_lists_every_plan_and_counts_nothing_in_an_empty_results_fold
     assert (t["runs recorded"] == 0).all() and (t["fit hours (recorded runs)"] == 0).all()
     assert (t["wall hours (recorded runs)"] == 0).all()
     from lfwsiamese.analysis.report.plans import total_record_hours
-    assert total_record_hours() == {"runs": 0, "fit hours": 0.0, "wall hours": 0.0}
+    assert total_record_hours() == {"runs": 0, "cores": "", "fit hours": 0.0, "wall hours": 0.0}
     assert t.loc["init", "runs planned"] == len(get_plan("init"))
+
+
+def test_environment_and_bench_environment_read_what_the_records_say(tmp_path) -> None:
+    import json
+    from dataclasses import replace
+
+    from lfwsiamese.analysis.report.tables import (
+        ENV_KEYS,
+        bench_environment,
+        environment,
+    )
+    r = replace(_fake_record(tmp_path, "r", 0, 0.7, 0.7), env={"cpu": "Intel Xeon", "cpu_count": 2, "keras": "3.1"})
+    e = environment(r)
+    assert e.index.tolist() == list(ENV_KEYS) and e["cpu"] == "Intel Xeon" and e["keras"] == "3.1"
+    assert e["device"] is None and r.path.name in e.name  # a key the record lacks stays empty, never invented
+    assert environment(None).isna().all()
+    (tmp_path / "cpu.json").write_text(json.dumps({"env": {"cpu": "AMD EPYC", "cpu_count": 2}}))
+    assert bench_environment(tmp_path / "cpu.json") == {"bench_cpu": "AMD EPYC", "bench_cores": "2"}
 
 
 def test_best_epochs_reads_the_monitored_minimum_and_the_accuracy_maximum(tmp_path) -> None:
@@ -436,6 +454,18 @@ def test_plan_records_never_trains_and_missing_records_lists_the_commands(tmp_pa
     assert t.loc[get_plan("gap")[1].run_name, "command"] == "lfwsiamese sweep gap"  # [0] is also in `precision`
 
 
+def test_plan_records_keeps_one_kind_of_validation() -> None:
+    import pytest
+
+    from lfwsiamese.analysis.report import plans
+    every = plans.plan_records("reproduction")  # the repository's own records
+    person, pair = plans.plan_records("reproduction", "person"), plans.plan_records("reproduction", "pair")
+    assert person and pair and len(person) + len(pair) == len(every)
+    assert {r.config.data.validation for r in person} == {"person"} and {r.config.data.validation for r in pair} == {"pair"}
+    with pytest.raises(ValueError, match="'people'"):
+        plans.plan_records("reproduction", "people")
+
+
 def test_restricted_and_gap_plans() -> None:
     from lfwsiamese.runs.plans import (
         GAP_RECIPES,
@@ -465,9 +495,11 @@ def test_oneshot_at_reads_each_model_at_one_n_and_says_what_is_missing() -> None
             ("improved-s0-a", "pixels_nn", 20, 0.20), ("improved-s0-a", "siamese", 5, 0.99),
             ("improved-pairs-s0-c", "siamese", 20, 0.01),  # another recipe: not part of `improved`
             ("reference-s0-d", "siamese", 20, 0.40), ("reference-s0-d", "pixels_nn", 20, 0.155)]
-    t = pd.DataFrame(rows, columns=["run", "method", "N", "accuracy"])
+    t = pd.DataFrame(rows, columns=["run", "method", "N", "accuracy"]).assign(n_trials=1000)
     assert oneshot_at(t, 20) == {"improved": "65%", "improved_pix": "20%", "reference": "40%", "reference_pix": "16%",
-                                 "reference_gain": "24.5"}
+                                 "reference_gain": "24.5", "n": "20", "trials": "1,000"}
+    assert oneshot_at(t.assign(n_trials=[500] + [1000] * 6), 20)["trials"] == "500 to 1,000"
+    assert oneshot_at(t.drop(columns="n_trials"), 20)["trials"] == "n/a"
     no_ref = oneshot_at(t[~t["run"].str.startswith("reference")], 20)
     assert no_ref["reference"] == no_ref["reference_gain"] == "n/a" and no_ref["improved"] == "65%"
-    assert set(oneshot_at(pd.DataFrame(), 20).values()) == {"n/a"}
+    assert oneshot_at(pd.DataFrame(), 5) == {**{k: "n/a" for k in no_ref}, "n": "5"}

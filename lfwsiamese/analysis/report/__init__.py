@@ -29,7 +29,17 @@ from .comparisons import (
 )
 from .dataset import example_pairs, leakage_reading, leakage_summary
 from .gap import ALPHA as GAP_ALPHA
-from .gap import GAP_METRIC, gap_table, gap_verdict, reported_position, seed_values
+from .gap import (
+    GAP_METRIC,
+    OURS_SETUP,
+    OWN_SETUP,
+    gap_groups,
+    gap_progress,
+    gap_table,
+    gap_verdict,
+    reported_position,
+    seed_values,
+)
 from .intervals import (
     INTERVAL_NOTE,
     SD_NOTE,
@@ -57,6 +67,7 @@ from .numbers import (
     init_text,
     plan_seeds,
     recipe_numbers,
+    render_numbers,
     reported_numbers,
     short,
 )
@@ -107,10 +118,12 @@ from .tables import (
     METRIC_COLUMNS,
     SWEEP_METRICS,
     ablation_table,
+    bench_environment,
     bench_table,
     choice_summary,
     config_diff,
     config_value,
+    environment,
     epochs_summary,
     epochs_table,
     model_ablation,
@@ -132,6 +145,8 @@ from .training import (
     l2_share,
     mean_sd_table,
     or_list,
+    precision_groups,
+    precision_reading,
     reference_vs_ours,
     split_by_seeds,
     spread_ratios,

@@ -22,6 +22,25 @@ from .stats import processor_of
 GAP_METRIC = "accuracy_at_0.5"  # the reference's: Keras' "accuracy", i.e. at threshold 0.5
 ALPHA = 0.05
 MIN_SEEDS = 3  # fewer seeds give no usable spread
+OWN_SETUP = "reference's own setup: float32, pair-level validation"
+OURS_SETUP = "float32, person-disjoint validation"
+
+
+def gap_groups(records: Sequence[Record]) -> dict[str, list[Record]]:
+    """The gap plan's records split by setup (the reference's own first, then ours), so seeds are counted only
+    within one recipe; a record of any other recipe is left out."""
+    from ...runs.plans import GAP_RECIPES
+    ours, own = GAP_RECIPES
+    return {OWN_SETUP: [r for r in records if r.config.name == own],
+            OURS_SETUP: [r for r in records if r.config.name == ours]}
+
+
+def gap_progress(groups: dict[str, Sequence[Record]], planned: int) -> str:
+    """Markdown: how many of the `planned` seeds each setup has, and the command that trains the rest."""
+    said = {OWN_SETUP: "under the reference's own setup", OURS_SETUP: "with person-disjoint validation"}
+    counts = " and ".join(f"{len(recs)} of {planned} {said.get(label, label)}" for label, recs in groups.items())
+    done = all(len(recs) >= planned for recs in groups.values())
+    return counts + ("" if done else "; `lfwsiamese sweep gap` trains the others")
 
 
 def seed_values(groups: dict[str, Sequence[Record]], metric: str = GAP_METRIC) -> pd.DataFrame:
@@ -71,7 +90,7 @@ def _one_in(p: float) -> str:
     return "most runs" if p >= 0.5 else f"about one run in {max(2, round(1 / p))}"
 
 
-def gap_verdict(groups: dict[str, Sequence[Record]], reported: float, own: str, ours: str,
+def gap_verdict(groups: dict[str, Sequence[Record]], reported: float, own: str = OWN_SETUP, ours: str = OURS_SETUP,
                 planned: int | None = None, metric: str = GAP_METRIC) -> str:
     """Whether the reported number is a lucky seed, a difference of setup, or unexplained, by the rule of this
     module: `own` names the group under the reference's own setup, `ours` the one with our validation."""

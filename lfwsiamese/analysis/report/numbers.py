@@ -41,7 +41,9 @@ def recipe_numbers(cfg: "ExperimentConfig", prefix: str = "") -> dict[str, str]:
            "size": str(d.size), "input": f"{d.size}x{d.size}", "kernel_init": init_text(m.kernel_init), "bias_init": init_text(m.bias_init),
            "dense_init": init_text(m.dense_init), "conv_l2": short(m.conv_l2), "dense_l2": short(m.dense_l2),
            "dropout": f"{m.dropout:g}", "dense_units": count(m.dense_units), "weight_decay": short(t.weight_decay),
-           "warmup": str(t.warmup_epochs), "pairs_per_epoch": count(d.pairs_per_epoch), "val_pairs": count(d.val_pairs)}
+           "warmup": str(t.warmup_epochs), "pairs_per_epoch": count(d.pairs_per_epoch), "val_pairs": count(d.val_pairs),
+           "crop": f"{d.crop[2] - d.crop[0]}x{d.crop[3] - d.crop[1]}" if d.crop else "whole frame",
+           "stages": str(len(m.filters))}
     return {prefix + k: v for k, v in out.items()}
 
 
@@ -112,3 +114,12 @@ def plan_seeds(plan: str) -> int:
 
     from ...runs.plans import get_plan
     return max(Counter(replace(c, seed=0) for c in get_plan(plan)).values())
+
+
+def render_numbers() -> dict[str, str]:
+    """How the alignment experiment's unaligned photos stray from LFW-a's frame (`data.unaligned.Render`'s
+    defaults, the ones the book's experiment used), for the verifier chapter's prose."""
+    from ...data.unaligned import Render
+    r = Render()
+    return {"render_angle": f"{r.max_angle:g}", "render_scale": f"{r.scale[0]:g} to {r.scale[1]:g}",
+            "render_shift": f"{r.max_shift:g}", "render_canvas": f"{r.canvas}x{r.canvas}"}

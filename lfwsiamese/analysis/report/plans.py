@@ -17,9 +17,13 @@ if TYPE_CHECKING:
     from ...config import ExperimentConfig
 
 
-def plan_records(plan: str) -> list[Record]:
-    """The records of a plan that exist, in plan order; a missing one is skipped, never trained."""
-    return [r for r in (find_record(cfg) for cfg in get_plan(plan)) if r is not None]
+def plan_records(plan: str, validation: str | None = None) -> list[Record]:
+    """The records of a plan that exist, in plan order; a missing one is skipped, never trained. `validation`
+    ("person" or "pair") keeps only the runs validated that way, as chapters compare the two kinds apart."""
+    if validation not in (None, "person", "pair"):
+        raise ValueError(f"validation={validation!r}: expected 'person', 'pair' or None (every run of the plan)")
+    return [r for r in (find_record(cfg) for cfg in get_plan(plan))
+            if r is not None and validation in (None, r.config.data.validation)]
 
 
 def plan_progress(plan: str) -> dict[str, object]:
@@ -51,9 +55,9 @@ def plan_times() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("plan")
 
 
-def total_record_hours() -> dict[str, float]:
+def total_record_hours() -> dict[str, object]:
     """Training time of every record the plans use, each run counted once (plans share some runs): the
-    time a full regeneration of the book's records took on the machines that made them."""
+    time a full regeneration of the book's records took on the machines that made them, and their core counts."""
     from ...runs.plans import PLANS
     seen: dict[str, Record] = {}
     for fn in PLANS.values():
@@ -63,7 +67,8 @@ def total_record_hours() -> dict[str, float]:
                 if r is not None:
                     seen[c.run_name] = r
     ms = [r.metrics for r in seen.values()]
-    return {"runs": len(ms), "fit hours": sum(m["fit_seconds"] for m in ms) / 3600,
+    cores = "/".join(sorted({str(r.env.get("cpu_count", "?")) for r in seen.values()}))
+    return {"runs": len(ms), "cores": cores, "fit hours": sum(m["fit_seconds"] for m in ms) / 3600,
             "wall hours": sum(m.get("fit_seconds_this_process", m["fit_seconds"]) + m.get("predict_seconds_val_and_test", 0.0)
                               for m in ms) / 3600}
 

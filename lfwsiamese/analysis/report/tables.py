@@ -151,6 +151,27 @@ def choice_summary(sweeps: dict[str, tuple[pd.Series, pd.Series, object]]) -> pd
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def bench_environment(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Where the stored `lfwsiamese bench` record was made (`bench_cpu`, `bench_cores`): its numbers hold for that
+    processor only."""
+    import json
+    from pathlib import Path
+
+    from ...records.store import results_dir
+    env = json.loads((Path(path) if path else results_dir() / "bench" / "cpu.json").read_text())["env"]
+    return {"bench_cpu": str(env["cpu"]), "bench_cores": str(env["cpu_count"])}
+
+
+ENV_KEYS = ("cpu", "cpu_count", "device", "precision_policy", "tensorflow", "keras", "python", "platform")
+
+
+def environment(record: Record | None) -> pd.Series:
+    """A record's environment (`env.json`): processor, device, precision and library versions; empty values when
+    there is no record yet."""
+    env = record.env if record is not None else {}
+    return pd.Series({k: env.get(k) for k in ENV_KEYS}, name=f"environment of {record.path.name}" if record else "no record")
+
+
 def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The stored `lfwsiamese bench` record as a side-by-side table (reference-style loop vs ours)."""
     import json
@@ -200,11 +221,15 @@ def run_models(runs: pd.Series) -> pd.Series:
 def oneshot_at(table: pd.DataFrame, n: int = 20) -> dict[str, str]:
     """A `oneshot_table` read at one N, as text: each model's Siamese and pixel-baseline accuracy (means over its
     seeds; keys `<model>` and `<model>_pix`) and the reference network's gain over its own pixels, in points;
-    "n/a" for whatever is not recorded."""
-    out = {k: "n/a" for k in ("improved", "improved_pix", "reference", "reference_pix", "reference_gain")}
+    "n/a" for whatever is not recorded. Also `n` itself and `trials`, the trials per point (one count, or a range)."""
+    out = {k: "n/a" for k in ("improved", "improved_pix", "reference", "reference_pix", "reference_gain", "trials")}
+    out["n"] = str(n)
     if table.empty:
         return out
     at = table[table["N"] == n]
+    if "n_trials" in at and len(at):
+        t = sorted({int(x) for x in at["n_trials"]})
+        out["trials"] = f"{t[0]:,}" if len(t) == 1 else f"{t[0]:,} to {t[-1]:,}"
     mean = {}
     for model in ("improved", "reference"):
         for method, key in (("siamese", model), ("pixels_nn", f"{model}_pix")):

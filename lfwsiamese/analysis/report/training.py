@@ -55,8 +55,9 @@ def best_epoch_reading(best: pd.DataFrame) -> dict[str, str]:
             "be_gain": f"{(best['val acc, best epoch'] - best['val acc, last epoch']).mean() * 100:.1f}"}
 
 
-def history_pivot(records: Sequence[Record], column: str) -> pd.DataFrame:
-    """One recorded per-epoch `column` (1-based epochs down, seeds across)."""
+def history_pivot(records: Sequence[Record], column: str | list[str]) -> pd.DataFrame:
+    """Recorded per-epoch `column` (1-based epochs down, seeds across; with a list of columns, one block of seeds
+    per column)."""
     h = pd.concat([r.history.assign(seed=r.config.seed) for r in records])
     h["epoch"] += 1
     return h.pivot_table(index="epoch", columns="seed", values=column)
@@ -161,3 +162,35 @@ def weights_reading(moves: pd.DataFrame, ratios: pd.DataFrame) -> dict[str, str]
             "conv_ratio": span(ratios.index.str.startswith("conv"), 3),
             "emb_ratio": span(ratios.index == "embedding/kernel", 2),
             "out_ratio": span(ratios.index == "same_probability/kernel", 2)}
+
+
+FAST, FP32, REPRO = "reference-fast", "reference-fp32", "reference (bf16, Keras BN)"
+
+
+def precision_groups(precision: Sequence[Record], reproduction: Sequence[Record]) -> dict[str, list[Record]]:
+    """The three ways of training the reference recipe that the precision check compares: plain float32, the
+    reproduction's own runs (bfloat16, fused towers, Keras' batch norm), and the whole fast path."""
+    return {FP32: [r for r in precision if r.config.name == FP32],
+            REPRO: [r for r in reproduction if r.config.name == "reference"],
+            FAST: [r for r in precision if r.config.name == FAST]}
+
+
+def precision_reading(groups: dict[str, Sequence[Record]], diffs: pd.DataFrame) -> dict[str, str]:
+    """What the precision paragraph says, from `precision_groups` and the fast-minus-float32 `difference_table`:
+    the accuracy difference, time per epoch and per run of each side, and the training processes' peak memory."""
+    fast, fp32 = list(groups[FAST]), list(groups[FP32])
+    if not fast or not fp32:
+        raise ValueError(f"precision_reading needs runs of both {FAST!r} and {FP32!r} (got {len(fast)} and "
+                         f"{len(fp32)}); `lfwsiamese sweep precision` trains them")
+    d = diffs.loc[TEST_ACC]
+    ta, tb = run_table(fast), run_table(fp32)
+    first = min(fast, key=lambda r: r.metrics["peak_rss_mib"])
+    return {"prec_diff": f"{d['difference']:+.3f}", "prec_ci": f"[{d['ci95 low']:+.3f}, {d['ci95 high']:+.3f}]",
+            "prec_p": f"{d['p (Welch)']:.2f}",
+            "prec_seeds": str(len(fast)) if len(fast) == len(fp32) else f"{len(fast)} and {len(fp32)}",
+            "t_fast": f"{(ta[FIT_S] / ta['epochs']).mean():.0f} s", "t_fp32": f"{(tb[FIT_S] / tb['epochs']).mean():.0f} s",
+            "run_fast": f"{ta[FIT_S].mean() / 60:.1f} min", "run_fp32": f"{tb[FIT_S].mean() / 60:.1f} min",
+            "ref_epochs": str(fast[0].config.train.epochs),
+            "rss_first": f"{first.metrics['peak_rss_mib']:,.0f} MiB",
+            "rss_first_run": f"{first.config.name} seed {first.config.seed}",
+            "rss_max": f"{max(r.metrics['max_rss_mib_this_run'] for r in fast + fp32):,.0f} MiB"}
