@@ -151,14 +151,19 @@ def choice_summary(sweeps: dict[str, tuple[pd.Series, pd.Series, object]]) -> pd
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def bench_environment(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """Where the stored `lfwsiamese bench` record was made (`bench_cpu`, `bench_cores`): its numbers hold for that
-    processor only."""
+def _bench_record(path: str | os.PathLike | None = None) -> dict:
+    """The stored `lfwsiamese bench` record (default `results/bench/cpu.json`), read by the two functions below."""
     import json
     from pathlib import Path
 
     from ...records.store import results_dir
-    env = json.loads((Path(path) if path else results_dir() / "bench" / "cpu.json").read_text())["env"]
+    return json.loads((Path(path) if path else results_dir() / "bench" / "cpu.json").read_text())
+
+
+def bench_environment(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Where the stored `lfwsiamese bench` record was made (`bench_cpu`, `bench_cores`): its numbers hold for that
+    processor only."""
+    env = _bench_record(path)["env"]
     return {"bench_cpu": str(env["cpu"]), "bench_cores": str(env["cpu_count"])}
 
 
@@ -174,12 +179,7 @@ def environment(record: Record | None) -> pd.Series:
 
 def bench_table(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The stored `lfwsiamese bench` record as a side-by-side table (reference-style loop vs ours)."""
-    import json
-    from pathlib import Path
-
-    from ...records.store import results_dir
-    p = Path(path) if path else results_dir() / "bench" / "cpu.json"
-    d = json.loads(p.read_text())
+    d = _bench_record(path)
     rows = {
         "precision": ("precision", "{}"), "input": ("input", "{}"),
         "train pairs/s": ("train_pairs_per_s", "{:.1f}"), "predict pairs/s": ("predict_pairs_per_s", "{:.1f}"),
