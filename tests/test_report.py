@@ -452,6 +452,11 @@ def test_plan_records_never_trains_and_missing_records_lists_the_commands(tmp_pa
     assert len(t) == len({c.run_name for p in PLANS for c in get_plan(p)})  # nothing recorded: every run missing
     assert set(t["command"].str.split().str[2]) <= set(PLANS)
     assert t.loc[get_plan("gap")[1].run_name, "command"] == "lfwsiamese sweep gap"  # [0] is also in `precision`
+    said = plans.missing_summary(t)
+    assert said.startswith(f"{len(t)} runs that a plan needs are not in `results/`")
+    assert "`lfwsiamese sweep gap`" in said and said.count("`lfwsiamese sweep gap`") == 1
+    assert "trains nothing" in plans.missing_summary(t.iloc[:0])
+    assert plans.missing_summary(t.iloc[:1]).startswith("1 run that a plan needs is not in")
 
 
 def test_plan_records_keeps_one_kind_of_validation() -> None:

@@ -73,6 +73,7 @@ from .numbers import (
 )
 from .plans import (
     missing_records,
+    missing_summary,
     plan_progress,
     plan_records,
     plan_times,

@@ -109,6 +109,20 @@ def missing_records() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).set_index("run")
 
 
+def missing_summary(missing: pd.DataFrame) -> str:
+    """One Markdown sentence on `missing_records()`: how many runs are missing, their expected training time and
+    the commands that train them, or that nothing is missing, so a chapter states it without building prose."""
+    if missing.empty:
+        return "Every run that a plan needs is in `results/`, so `make book` trains nothing: it executes and renders."
+    hours = missing["expected fit minutes"].sum() / 60
+    commands = ", ".join(f"`lfwsiamese sweep {p}`" for p in dict.fromkeys(missing["command"].str.split().str[2]))
+    n = len(missing)
+    return (f"{n} run{'s' if n != 1 else ''} that a plan needs {'are' if n != 1 else 'is'} not in `results/`, about "
+            f"{hours:.1f} hours of training on the processors their estimates come from (the mean fit time of recorded "
+            f"runs of the same recipe). The book shows each affected plan as \"k of N recorded\" until they exist; "
+            f"{commands} (or `make records`, for all of them) trains them, and `make book` then shows them.")
+
+
 def plans_table() -> pd.DataFrame:
     """Every registered plan: its runs, how many are recorded, and its recipes."""
     from ...runs.plans import PLANS
