@@ -115,7 +115,7 @@ def missing_summary(missing: pd.DataFrame) -> str:
     if missing.empty:
         return "Every run that a plan needs is in `results/`, so `make book` trains nothing: it executes and renders."
     hours = missing["expected fit minutes"].sum() / 60
-    commands = ", ".join(f"`lfwsiamese sweep {p}`" for p in dict.fromkeys(missing["command"].str.split().str[2]))
+    commands = ", ".join(f"`{c}`" for c in dict.fromkeys(missing["command"]))  # each command once, in plan order
     n = len(missing)
     return (f"{n} run{'s' if n != 1 else ''} that a plan needs {'are' if n != 1 else 'is'} not in `results/`, about "
             f"{hours:.1f} hours of training on the processors their estimates come from (the mean fit time of recorded "
