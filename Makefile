@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 CHAPTERS := $(wildcard book/chapters/*.md)
 ONESHOT_PLANS ?= reproduction improved
 
-.PHONY: book test install data records missing notebooks html pytest nbval clean-book
+.PHONY: book test install data records missing notebooks html pytest nbval clean-book browser
 .DEFAULT_GOAL := install
 
 $(VENV)/.installed: pyproject.toml
@@ -70,7 +70,11 @@ html: install
 # checks `make -n book`): with every record committed it takes minutes; `make records` trains what is missing.
 book: data notebooks html
 
-pytest: install
+# Debian's chromium and chromium-driver for tests/test_book_browser.py (installed as root; otherwise it says what to install)
+browser:
+	bash scripts/install_browser.sh
+
+pytest: install browser
 	$(BIN)/python -m pytest -q
 
 # --nbval-lax: every cell must run without error; stored outputs are not compared, so timings, paths and
@@ -78,7 +82,8 @@ pytest: install
 nbval: install
 	$(BIN)/python -m pytest -q --nbval-lax book/chapters/
 
-# The test command: package tests, every chapter notebook re-executed by nbval, the book built with warnings as errors.
+# The test command: package tests (the built book opened in headless Chromium among them), every chapter notebook
+# re-executed by nbval, the book built with warnings as errors.
 test: pytest nbval html
 
 clean-book:
