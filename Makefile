@@ -58,7 +58,7 @@ missing: install
 	$(BIN)/lfwsiamese sweep all --dry-run
 
 # Execute each chapter from its MyST source (the reviewed file) into the paired .ipynb, outputs stored.
-# Chapters only read records: one that is missing is shown as missing ("k of N recorded"), never trained.
+# Chapters only read records, never train: one that is missing stops the chapter with the command that trains it.
 # MPLBACKEND is unset for the kernel: a non-interactive backend (Agg) there would drop every figure.
 notebooks: install
 	for md in $(CHAPTERS); do env -u MPLBACKEND $(BIN)/jupytext --to ipynb --execute $$md || exit 1; done
