@@ -54,6 +54,27 @@ def _npair() -> ExperimentConfig:
     return replace(with_overrides(_improved(), {"train.loss": "npair"}), name="npair")
 
 
+#: Regions of LFW-a's aligned frame, (left, top, right, bottom), for the region ensemble (issue #33): each is
+#: cut from the 250x250 frame and resized to 56x56 (several times cheaper than the 96-px face). Drawn from the
+#: frame's geometry on training images; which ones earn a place is decided on validation people (`sweep regions`).
+REGIONS: dict[str, tuple[int, int, int, int]] = {
+    "face": (60, 68, 190, 198),  # the improved model's face crop, at a lower resolution
+    "eyes": (62, 80, 188, 140),  # brows and eyes
+    "nose-mouth": (80, 120, 170, 200),  # nose, mouth and chin
+    "left": (60, 68, 130, 198),  # the face's left half as the image shows it
+    "right": (120, 68, 190, 198),
+    "wide": (35, 35, 215, 225),  # face with hair and outline
+}
+REGION_SIZE = 56
+
+
+def _region(name: str) -> ExperimentConfig:
+    """The N-pair recipe on one region of the face (see REGIONS)."""
+    base = _npair()
+    return replace(base, name=f"npair-region-{name}",
+                   data=replace(base.data, crop=REGIONS[name], size=REGION_SIZE))
+
+
 def _smoke() -> ExperimentConfig:
     """The reference recipe shrunk to seconds, for tests and for checking a cluster (`lfwsiamese sweep smoke`).
 
@@ -100,6 +121,7 @@ CONFIGS: dict[str, ExperimentConfig] = {
     "reference-fast": ExperimentConfig(name="reference-fast", model=ModelConfig(bn_fused=True)),
     "improved": _improved(),
     "npair": _npair(),
+    **{f"npair-region-{r}": _region(r) for r in REGIONS},
     SMOKE: _smoke(),
 }
 

@@ -205,6 +205,13 @@ def plan_npair_view2(seed: int = 0) -> list[ExperimentConfig]:
     return view2_configs(get_config("npair", seed=seed))
 
 
+def plan_regions(seed: int = 0) -> list[ExperimentConfig]:
+    """The region candidates of the ensemble (issue #33), on View 1 with person-disjoint validation: the regions
+    kept for View 2 are chosen by these runs' validation accuracy and AUC, never by DevTest."""
+    from ..recipes import REGIONS
+    return [get_config(f"npair-region-{r}", seed=seed) for r in REGIONS]
+
+
 PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "improved": plan_improved,
     "reproduction": plan_reproduction,
@@ -220,6 +227,7 @@ PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {
     "npair-view2": plan_npair_view2,
     "restricted": plan_restricted,
     "gap": plan_gap,
+    "regions": plan_regions,
 }
 
 
