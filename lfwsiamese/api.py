@@ -27,19 +27,14 @@ __all__ = ["Identification", "Verification", "embed", "identify", "load_model", 
 
 def load_model(run: str | os.PathLike | None = None, results: str | os.PathLike | None = None) -> Any:
     """The scorer behind every call: the shipped model (ONNX Runtime, loaded once), or a stored record's (Keras)."""
-    if run is None:
-        from .serve.scorer import load_shipped
-        return load_shipped()
-    from .analysis.verification import load_scorer
+    from .serve.models import load_scorer
     return load_scorer(run, results)
 
 
 def verify(img_a: Any, img_b: Any, *, run: str | os.PathLike | None = None, align: str = "auto") -> Verification:
-    """Same person? `Verification(same, score, threshold, model)`; `same` is score > the validation threshold."""
-    from .serve.verify import verify_pair
-    v = verify_pair(load_model(run), img_a, img_b, align)
-    _warn(v.warnings)
-    return v
+    """Same person? `Verification(same, score, threshold, model)`; `same` is score > threshold."""
+    from .serve.verify import verify_images
+    return verify_images(img_a, img_b, run=run, align=align)
 
 
 def _warn(notes: list[str]) -> None:

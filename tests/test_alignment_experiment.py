@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lfwsiamese.analysis.alignment import CONDITIONS, balanced_subset, result_path, run_alignment_experiment
+from lfwsiamese.experiments.alignment import CONDITIONS, balanced_subset, result_path, run_alignment_experiment
 from lfwsiamese.data import protocols as P
 from lfwsiamese.errors import LfwSiameseError
 from lfwsiamese.serve.scorer import load_shipped
@@ -77,19 +77,24 @@ def test_the_command_rejects_a_subset_of_one_pair(real_data, tmp_path, capsys) -
     one_error(rc, err, "1 pairs asked for", "leave the number out")
 
 
-def test_the_examples_figure_has_a_row_per_stage_and_a_column_per_image(real_data) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-
-    from lfwsiamese.analysis.alignment import examples
-    from lfwsiamese.analysis.plots import alignment_examples
+def test_the_examples_are_the_experiments_renders(real_data) -> None:
+    from lfwsiamese.experiments.alignment import examples
     refs = [p.a for p in balanced_subset(P.load_pairs("pairsDevTest.txt", real_data / "splits"), 3)]
     shots = examples(refs, data=real_data)
     assert [img.shape for img, _, _ in shots] == [(250, 250)] * 3
-    fig = alignment_examples(shots + [(shots[0][0], shots[0][1], None)])  # a face not found is drawn black
+    assert all(canvas.shape == (400, 400) for _, canvas, _ in shots)
+    assert all(again is None or again.shape == (250, 250) for _, _, again in shots)
+
+
+def test_the_chapters_render_figure_has_a_row_per_stage_and_a_column_per_image(real_data) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+
+    from lfwsiamese.report.verifier import examples_figure
+    pairs = P.load_pairs("pairsDevTest.txt", real_data / "splits")
+    refs = sorted({r for p in pairs for r in (p.a, p.b)})
+    fig = examples_figure(refs, [0, 1, 2], data=real_data)
     axes = fig.get_axes()
-    assert len(axes) == 3 * 4
-    assert [axes[4 * r].get_ylabel() for r in range(3)] == ["LFW-a crop", "unaligned photo", "aligned again"]
-    assert axes[4 * 2 + 3].images[0].get_array().max() == 0
-    with pytest.raises(ValueError, match="no examples"):
-        alignment_examples([])
+    assert len(axes) == 2 * 3
+    assert [axes[3 * r].get_ylabel() for r in range(2)] == ["rendered photo", "aligned again"]
+    assert axes[0].images[0].get_array().shape[:2] == (400, 400) and axes[3].images[0].get_array().shape == (250, 250)

@@ -224,7 +224,7 @@ def test_tune_command_line_errors_exit_2(tmp_path: Path, capsys) -> None:
 
 
 def test_smoke_runs_and_search_trials_are_never_verifys_default(tmp_path: Path) -> None:
-    from lfwsiamese.analysis.verification import run_candidates
+    from lfwsiamese.serve.models import run_candidates
     for name, acc in (("tune-improved", 0.99), ("smoke", 0.98), ("improved", 0.90)):
         d = tmp_path / "runs" / f"{name}-s0-0123456789"
         d.mkdir(parents=True)

@@ -117,7 +117,7 @@ def test_tiny_npair_run_learns_records_and_resumes_identically(tmp_path) -> None
 
 @pytest.mark.slow
 def test_whitening_study_reads_validation_only_and_is_stored(tmp_path) -> None:
-    from lfwsiamese.analysis.postprocess import whitening_study
+    from lfwsiamese.experiments.postprocess import whitening_study
     data = str(make_dataset(tmp_path / "synth", n_people=40, per_person=4, singles=4))
     rec = train_run(tiny_npair(epochs=2), data=data, results=tmp_path / "r", progress=False)
     df = whitening_study(rec.path, dims=(4, 8, 1000), data=data)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lfwsiamese.analysis import oneshot as O
+from lfwsiamese.experiments import oneshot as O
 from lfwsiamese.cli import main
 from lfwsiamese.data.images import Preprocess
 from lfwsiamese.data.protocols import PeopleSet, format_people
@@ -187,7 +187,7 @@ def test_cli_oneshot_without_a_run_uses_the_shipped_model(synth, capsys, tmp_pat
 def test_wilson_interval_equals_scipys_for_integer_counts() -> None:
     from scipy.stats import binomtest
 
-    from lfwsiamese.analysis.oneshot import wilson_interval
+    from lfwsiamese.experiments.oneshot import wilson_interval
     for k, n in ((0, 20), (3, 20), (10, 20), (19, 20), (20, 20), (612, 1000)):
         ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
         assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import lfwsiamese
-from lfwsiamese.serve.scorer import Head, load_shipped
+from lfwsiamese.serve.scorer import Calibration, Head, load_shipped
 from lfwsiamese.serve.shipped import ENV_SHIPPED, read_card, sha256_file, shipped_dir
 from tests.cli_helpers import one_error, run_cli
 
@@ -61,12 +61,12 @@ def test_shipped_checksum_size_and_package_data() -> None:
 
 def test_shipped_onnx_reproduces_keras_within_1e4() -> None:
     """The probe pairs' Keras scores were stored at shipping; ONNX Runtime must give them again."""
-    from lfwsiamese.analysis.ship import probe_pairs, probe_pixels
+    from lfwsiamese.serve.ship import probe_pairs, probe_pixels
     card, scorer = read_card(), load_shipped()
     probes = probe_pixels(scorer.pre.size, card["probe"]["n_images"], card["probe"]["seed"])
     ia, ib = probe_pairs(card["probe"]["n_images"])
     v = scorer.embed(probes)
-    np.testing.assert_allclose(scorer.score(v[ia], v[ib]), card["probe"]["keras_scores"], atol=1e-4)
+    np.testing.assert_allclose(scorer.raw_score(v[ia], v[ib]), card["probe"]["keras_scores"], atol=1e-4)
 
 
 def test_card_numbers_match_the_record() -> None:
@@ -149,9 +149,9 @@ def test_flip_averaging_is_applied_as_in_the_record() -> None:
     plain = scorer.head(v[:1, 0], v[1:, 0])
     if scorer.tta_flip:
         mirrored = scorer.embed(pix[:, :, ::-1])[:, 0]
-        assert scorer.score(v[:1], v[1:]) == pytest.approx(0.5 * (plain + scorer.head(mirrored[:1], mirrored[1:])))
+        assert scorer.raw_score(v[:1], v[1:]) == pytest.approx(0.5 * (plain + scorer.head(mirrored[:1], mirrored[1:])))
     else:
-        assert scorer.score(v[:1], v[1:]) == pytest.approx(plain)
+        assert scorer.raw_score(v[:1], v[1:]) == pytest.approx(plain)
 
 
 def test_heads_match_the_keras_layers() -> None:
@@ -162,6 +162,57 @@ def test_heads_match_the_keras_layers() -> None:
     k = np.arange(16) / 16
     l1 = Head({"kind": "l1_sigmoid", "kernel": k.tolist(), "bias": 0.5})
     np.testing.assert_allclose(l1(a, b), 1 / (1 + np.exp(-(np.abs(a - b) @ k + 0.5))))
+
+
+# ------------------------------------------------------------------------------------------- calibration
+
+
+def test_the_shipped_score_is_the_calibrated_probability_decided_at_one_half() -> None:
+    card, scorer = read_card(), load_shipped()
+    cal = card["calibration"]
+    assert cal["method"] == "platt" and card["threshold"] == cal["threshold"] == scorer.threshold == 0.5
+    assert card["raw_threshold"] < 0.5  # the head's own threshold: why its score was no probability
+    a, b = blobs(5, 2)
+    v = lfwsiamese.verify(a, b, align="off")
+    raw = 1 / (1 + np.exp(-(cal["a"] * np.log(v.raw_score / (1 - v.raw_score)) + cal["b"])))
+    assert v.score == pytest.approx(raw) and v.same == (v.score > 0.5) and v.calibrated
+    x = np.linspace(0.001, 0.999, 50)
+    assert np.all(np.diff(Calibration(cal)(x)) > 0)  # monotone: rankings (identify, one-shot) are unchanged
+
+
+def test_the_cards_measurements_come_from_the_stored_scores() -> None:
+    """Every number of the card's evaluation is recomputed from the stored per-pair scores; the fit used validation
+    photos only, and DevTest was measured, never fitted."""
+    from lfwsiamese.serve.calibrate import fit_platt, read_scores, summary
+    card = read_card()
+    df = read_scores(card)
+    assert set(df["split"]) == {"val", "test"} and set(df["condition"]) == {"crops", "photos"}
+    fit = df[(df["split"] == "val") & (df["condition"] == "photos") & df["found"]]
+    spec = fit_platt(fit["label"].to_numpy(), fit["raw_score"].to_numpy())
+    assert spec["a"] == pytest.approx(card["calibration"]["a"], rel=1e-4)
+    assert spec["b"] == pytest.approx(card["calibration"]["b"], rel=1e-4)
+    for (split, cond), g in df.groupby(["split", "condition"]):
+        got, stored = summary(g), card["evaluation"][split][cond]
+        for k, v in got.items():
+            assert v == pytest.approx(stored[k], abs=2e-6), (split, cond, k)
+    test = df[df["split"] == "test"]
+    assert len(test) == 2 * 1000 and test["found"][test["condition"] == "crops"].all()
+
+
+def test_calibration_error_and_platt_on_known_data() -> None:
+    from lfwsiamese.serve.calibrate import expected_calibration_error, fit_platt, reliability
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20000)
+    y = (rng.uniform(0, 1, p.size) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.02
+    assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.15  # over-confident of "same"
+    r = reliability(y, p)
+    assert len(r) == 10 and r["pairs"].sum() == p.size
+    z = rng.normal(0, 2, 20000)
+    raw = 1 / (1 + np.exp(-z))
+    truth = 1 / (1 + np.exp(-(0.5 * z + 1.0)))
+    spec = fit_platt((rng.uniform(0, 1, z.size) < truth).astype(int), raw)
+    assert spec["a"] == pytest.approx(0.5, abs=0.05) and spec["b"] == pytest.approx(1.0, abs=0.1)
 
 
 # ------------------------------------------------------------------------------------------ verify --pairs

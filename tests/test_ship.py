@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("tf2onnx")
 
-from lfwsiamese.analysis.ship import _export_tower, keras_pair_scores, probe_pixels, ship_model
-from lfwsiamese.analysis.verification import KerasScorer, head_spec
+from lfwsiamese.serve.ship import _export_tower, keras_pair_scores, probe_pixels, ship_model
+from lfwsiamese.serve.models import KerasScorer, head_spec
 from lfwsiamese.cli import main
 from lfwsiamese.config import ModelConfig
 from lfwsiamese.models.towers import build_siamese
@@ -46,7 +46,7 @@ def test_onnx_export_scores_like_keras(tmp_path, kind, flip) -> None:
     ia, ib = np.array([0, 1, 2, 3, 4, 5, 0]), np.array([1, 2, 3, 4, 5, 0, 0])
     keras_s = keras_pair_scores(model, pix, ia, ib, cfg.data.pixel_scale, flip)
     v = scorer.embed(pix)
-    np.testing.assert_allclose(scorer.score(v[ia], v[ib]), keras_s, atol=1e-4)
+    np.testing.assert_allclose(scorer.raw_score(v[ia], v[ib]), keras_s, atol=1e-4)
     assert np.ptp(keras_s) > 1e-3  # the pairs do not all score alike
     tower = np.asarray(model.get_layer("tower")(pix.astype(np.float32)[..., None] * cfg.data.pixel_scale))
     np.testing.assert_allclose(v[:, 0], tower, rtol=1e-4, atol=1e-5)
@@ -60,7 +60,7 @@ def record(tmp_path_factory: pytest.TempPathFactory):
 def test_ship_model_reproduces_the_record(record, tmp_path, monkeypatch, capsys) -> None:
     rec, data, results = record
     out = tmp_path / "shipped"
-    card = ship_model(rec.path, data=data, out=out, results=results, progress=False)
+    card = ship_model(rec.path, data=data, out=out, results=results, progress=False, calibrate_photos=False)
     assert sorted(p.name for p in out.iterdir()) == ["MODEL_CARD.md", "model.json", "model.onnx"]
     assert card == json.loads((out / "model.json").read_text())
     assert card["sha256"] == sha256_file(out / "model.onnx")
@@ -69,6 +69,7 @@ def test_ship_model_reproduces_the_record(record, tmp_path, monkeypatch, capsys)
     assert card["shipped"]["test"]["accuracy"] == pytest.approx(rec.metrics["test"]["accuracy"], abs=0.01)
     assert card["record"]["test"]["accuracy"] == rec.metrics["test"]["accuracy"]
     assert card["record"]["threshold"] == rec.metrics["threshold"]
+    assert "calibration" not in card and card["raw_threshold"] == card["threshold"]  # synthetic faces: no photos
     assert card["view2"] is None and card["config"]["train"]["tta_flip"] is True
     # the shipped copy and the record through Keras score a pair alike
     monkeypatch.setenv(ENV_SHIPPED, str(out))

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lfwsiamese.analysis import verification as V
+from lfwsiamese.serve import embed as E
+from lfwsiamese.serve import models as M
+from lfwsiamese.serve import verify as V
 from lfwsiamese.records.store import load_run_model
 from tests.cli_helpers import one_error, run_cli
 from tests.synth import trained_record
@@ -133,7 +135,7 @@ def test_default_run_is_the_best_by_validation_never_by_test(env, capsys, tmp_pa
     _fake_record(rec.path, runs / "a-test-best", val_acc=0.60, test_acc=0.99)
     _fake_record(rec.path, runs / "m-no-weights", val_acc=0.99, test_acc=0.99, weights=False)
     monkeypatch.setenv("LFWSIAMESE_RESULTS", str(tmp_path / "results"))
-    assert V.best_run() == val_best
+    assert M.best_run() == val_best
     rc, out, err = run_cli(capsys, "verify", img(data, "Person_AA", 1), img(data, "Person_AA", 2), "--json", "--run", "best")
     assert rc == 0, err
     assert Path(json.loads(out)["model"]) == val_best
@@ -151,7 +153,7 @@ def test_record_scores_with_its_flip_averaging(env, tmp_path) -> None:
     plain = V.verify_images(a, b, run=str(rec.path)).score
     both = V.verify_images(a, b, run=str(copy)).score
     model = load_run_model(rec.path)
-    pre = V.preprocess_for(rec)
+    pre = M.preprocess_for(rec)
     from lfwsiamese.data.images import load_image
     xa, xb = (load_image(p, pre)[None, :, ::-1, None].astype(np.float32) * rec.config.data.pixel_scale for p in (a, b))
     mirrored = float(np.asarray(model([xa, xb], training=False)).ravel()[0])
@@ -204,7 +206,7 @@ def test_embed_csv_matches_npz(env, tmp_path) -> None:
     _, data, results = env
     _image_folder(data, tmp_path / "imgs")
     with pytest.warns(UserWarning, match="broken.jpg"):
-        r = V.embed_folder(tmp_path / "imgs", tmp_path / "emb.csv", run="best", results=results, progress=False,
+        r = E.embed_folder(tmp_path / "imgs", tmp_path / "emb.csv", run="best", results=results, progress=False,
                            align="off")
     df = pd.read_csv(tmp_path / "emb.csv")
     assert df["path"].tolist() == r.paths

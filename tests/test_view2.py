@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lfwsiamese.analysis.report.tables import view2_table
+from lfwsiamese.records.folds import fold_table
 from lfwsiamese.cli import main
 from lfwsiamese.config import DataConfig
 from lfwsiamese.data import protocols as P
@@ -82,7 +82,7 @@ def test_fold_records_summarise_to_mean_and_standard_error(synth_data: str, tmp_
     again = run_configs(cfgs, "view2", data=synth_data, results=tmp_path, progress=False)  # resumable: nothing retrained
     assert [r.metrics for r in again] == [r.metrics for r in recs]
     assert "2 already recorded" in capsys.readouterr().err
-    table = view2_table(recs)
+    table = fold_table(recs)
     assert table.index.tolist() == [2, 5] and (table["test pairs"] == 8).all()
     s = fold_summary([r.metrics["test"] for r in recs])
     acc = table["test acc (val threshold)"].to_numpy()

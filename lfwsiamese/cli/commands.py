@@ -108,8 +108,8 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
         raise LfwSiameseError("evaluate --protocol view2 takes --config NAME, not a run folder (it makes one record per fold)")
     if not args.config:
         raise LfwSiameseError("evaluate --protocol view2 needs --config NAME, e.g. --config improved")
-    from ..analysis.report.tables import view2_table
     from ..evaluate import fold_summary
+    from ..records.folds import fold_table
     from ..runs.plans import run_configs, view2_configs
     cfg = _config_from_args(args)
     cfgs = view2_configs(cfg, _parse_folds(args.folds))
@@ -127,7 +127,7 @@ def cmd_evaluate_view2(args: argparse.Namespace) -> int:
     if not recs:
         print(f"no fold of {cfg.name} is recorded yet; run without --no-train to train them")
         return 1
-    table = view2_table(recs)
+    table = fold_table(recs)
     summary = fold_summary([r.metrics["test"] for r in recs])
     if args.json:
         print(json.dumps({"config": cfg.name, "seed": cfg.seed, "per_fold": table.reset_index().to_dict("records"),
@@ -202,7 +202,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         warn_if_dirty()
     after = None
     if args.oneshot:
-        from ..analysis.oneshot import evaluate_nway
+        from ..experiments.oneshot import evaluate_nway
 
         def after(rec) -> None:  # each run's N-way table, once, where the run has weights
             if not (rec.path / "oneshot.csv").is_file() and rec.model_path.is_file():
@@ -307,21 +307,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return cmd_verify_pairs(args)
     if not (args.image_a and args.image_b):
         raise LfwSiameseError("verify needs two images (verify A.jpg B.jpg) or --pairs PAIRS.csv")
-    from ..analysis.verification import verify_images
+    from ..serve.verify import verify_images
     with _warnings_to_stderr():
         v = verify_images(args.image_a, args.image_b, run=args.run, results=args.results, align=args.align)
     if args.json:
         print(json.dumps(v.to_dict(), indent=2))
         return 0
     print(v.decision)
-    print(f"  score      {v.score:.4f}  (P(same person); 'same' when score > threshold)")
-    print(f"  threshold  {v.threshold:.4f}  (chosen on validation)")
+    if v.calibrated:
+        print(f"  score      {v.score:.4f}  (P(same person), calibrated for photos; 'same' when score > threshold)")
+        print(f"  threshold  {v.threshold:.4f}")
+    else:
+        print(f"  score      {v.score:.4f}  (the head's score; 'same' when score > threshold)")
+        print(f"  threshold  {v.threshold:.4f}  (chosen on validation)")
     print(f"  model      {v.model}")
     return 0
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from ..analysis.verification import embed_folder
+    from ..serve.embed import embed_folder
     with _warnings_to_stderr():
         r = embed_folder(args.folder, args.out, run=args.run, results=args.results, batch_size=args.batch_size,
                          progress=not args.quiet, align=args.align)
@@ -342,15 +346,15 @@ def _parse_ways(text: str) -> list[int]:
 
 
 def cmd_oneshot(args: argparse.Namespace) -> int:
-    from ..analysis.oneshot import evaluate_nway
-    from ..analysis.verification import BEST, resolve_run
+    from ..experiments.oneshot import evaluate_nway
+    from ..serve.models import resolve_run
     ways = _parse_ways(args.ways)
     if args.trials < 1:
         raise LfwSiameseError(f"--trials {args.trials}: must be >= 1")
     with _warnings_to_stderr():
         run, scorer = None, None
         if args.run:
-            run = resolve_run(None if args.run == BEST else args.run, args.results)
+            run = resolve_run(args.run, args.results)
         else:  # the shipped model
             from ..serve.scorer import load_shipped
             scorer = load_shipped()

@@ -23,6 +23,7 @@ from .commands import (
     cmd_verify,
     quiet_tf,
 )
+from .channels import add_channels_parser
 from .serving import ALIGN_HELP, RUN_HELP, add_parsers
 
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0)
     o.set_defaults(func=cmd_oneshot)
     add_parsers(sub, dsub)
+    add_channels_parser(sub)
     return p
 
 

@@ -22,14 +22,14 @@ def add_model_args(sp: argparse.ArgumentParser, align: bool = True) -> None:
 
 
 def cmd_verify_pairs(args: argparse.Namespace) -> int:
-    from ..analysis.verification import load_scorer
+    from ..serve.models import load_scorer
     from ..serve.verify import verify_pairs
     if args.image_a or args.image_b:
         raise LfwSiameseError("verify takes two images or --pairs PAIRS.csv, not both")
     if args.batch_size < 1:
         raise LfwSiameseError(f"--batch-size {args.batch_size}: must be >= 1")
     scorer = load_scorer(args.run, args.results)
-    res = verify_pairs(scorer, args.pairs, align=args.align, batch_size=args.batch_size)
+    res = verify_pairs(scorer, args.pairs, align=args.align, batch_size=args.batch_size, progress=sys.stderr.isatty())
     for note in dict.fromkeys(res.notes):
         print(f"warning: {note}", file=sys.stderr)
     for r in res.failed:
@@ -40,12 +40,13 @@ def cmd_verify_pairs(args: argparse.Namespace) -> int:
         for r in res.rows:
             if r.error is None:
                 print(f"{r.row:>6}  {r.score:.4f}  {'same' if r.same else 'different':<9}  {r.path_a}  {r.path_b}")
-        print(f"model {res.model}, threshold {res.threshold:.4f} (chosen on validation)")
+        print(f"model {res.model}, threshold {res.threshold:.4f}")
         if res.accuracy is not None:
             print(f"accuracy {res.accuracy:.4f} over the {len(res.rows) - len(res.failed)} labelled pairs scored")
     n_ok = len(res.rows) - len(res.failed)
-    print(f"scored {n_ok} of {len(res.rows)} pairs ({res.n_images} images) in {res.seconds:.2f} s: "
-          f"{res.pairs_per_second:.0f} pairs/s after start-up", file=sys.stderr)
+    print(f"scored {n_ok} of {len(res.rows)} pairs ({res.n_images} images, {res.n_aligned} face-detected) in "
+          f"{res.seconds:.2f} s: {res.pairs_per_second:.0f} pairs/s, {res.images_per_second:.0f} images/s after "
+          f"start-up", file=sys.stderr)
     if res.failed:
         print(f"{len(res.failed)} of {len(res.rows)} rows failed (listed above); the other rows were scored",
               file=sys.stderr)
@@ -54,7 +55,7 @@ def cmd_verify_pairs(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from ..analysis.verification import load_scorer
+    from ..serve.models import load_scorer
     from ..serve.gallery import identify
     scorer = load_scorer(args.run, args.results)
     res = identify(scorer, args.query, args.gallery, top=args.top, combine=args.combine, align=args.align,
@@ -70,7 +71,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     print(f"  {'person':<30} {'score':>7}  images  best image   ({res.combine} score per person)")
     for c in res.candidates:
         print(f"  {c.person:<30} {c.score:7.4f}  {c.n_images:>6}  {c.best_image}")
-    print(f"  threshold {res.threshold:.4f} (chosen on validation); {res.n_people} people in the gallery; model {res.model}")
+    print(f"  threshold {res.threshold:.4f}; {res.n_people} people in the gallery; model {res.model}")
     return 0
 
 
@@ -84,22 +85,39 @@ def cmd_model_card(args: argparse.Namespace) -> int:
 
 
 def cmd_ship_model(args: argparse.Namespace) -> int:
-    from ..analysis.ship import ship_model
     from ..serve.card import card_numbers
     from ..serve.shipped import shipped_dir
-    card = ship_model(args.run, data=args.data, out=args.out, results=args.results, progress=not args.quiet)
-    n = card_numbers(card)
-    print(f"shipped {card['run']} -> {args.out or shipped_dir()} ({n['megabytes']:.1f} MB, sha256 {card['sha256'][:16]}...)")
-    print(f"  probe pairs: ONNX vs Keras max difference {card['probe']['max_abs_diff_onnx']:.1e}")
-    print(f"  validation scores vs the record's: max difference {n['val_max_abs_diff']:.2e}")
-    print(f"  threshold {n['threshold']:.4f} ({card['threshold_source']}); the record's {n['record_threshold']:.4f}")
-    print(f"  DevTest accuracy: record {n['record_test_accuracy']:.4f}, shipped runtime {n['shipped_test_accuracy']:.4f}")
+    if args.calibrate:
+        if args.run:
+            raise LfwSiameseError("--calibrate works on the shipped model; leave out --run (shipping a record "
+                                  "calibrates it too)")
+        from ..serve.ship import recalibrate
+        card = recalibrate(data=args.data, out=args.out, results=args.results, progress=not args.quiet)
+    else:
+        if not args.run:
+            raise LfwSiameseError("ship-model needs --run RUN_DIR (the record to ship), or --calibrate to calibrate "
+                                  "the shipped model again")
+        from ..serve.ship import ship_model
+        card = ship_model(args.run, data=args.data, out=args.out, results=args.results, progress=not args.quiet)
+        n = card_numbers(card)
+        print(f"shipped {card['run']} -> {args.out or shipped_dir()} ({n['megabytes']:.1f} MB, sha256 "
+              f"{card['sha256'][:16]}...)")
+        print(f"  probe pairs: ONNX vs Keras max difference {card['probe']['max_abs_diff_onnx']:.1e}")
+        print(f"  validation scores vs the record's: max difference {n['val_max_abs_diff']:.2e}")
+        print(f"  head threshold {n['raw_threshold']:.4f} ({card['threshold_source']}); the record's "
+              f"{n['record_threshold']:.4f}")
+    cal = card["calibration"]
+    print(f"calibration sigmoid({cal['a']:.4f} * logit(score) + {cal['b']:.4f}) on {cal['n_pairs']} validation photo "
+          f"pairs; decisions at {cal['threshold']}")
+    for cond, m in card["evaluation"]["test"].items():
+        print(f"  DevTest {cond:<7} faces found {m['images_found']}/{m['images']}  accuracy {m['accuracy']:.4f}  "
+              f"TPR {m['tpr']:.4f}  TNR {m['tnr']:.4f}  TAR@FAR1% {m['tar_at_far_1e-2']:.4f}  ECE {m['ece']:.4f}")
     return 0
 
 
 def cmd_alignment_experiment(args: argparse.Namespace) -> int:
-    from ..analysis.alignment import CONDITIONS, result_path, run_alignment_experiment
-    from ..analysis.verification import load_scorer
+    from ..experiments.alignment import CONDITIONS, result_path, run_alignment_experiment
+    from ..serve.models import load_scorer
     scorer = load_scorer(args.run, args.results)
     res = run_alignment_experiment(scorer, data=args.data, results=args.results, seed=args.seed,
                                    n_pairs=args.pairs, progress=not args.quiet)
@@ -139,8 +157,11 @@ def add_parsers(sub: argparse._SubParsersAction, data_sub: argparse._SubParsersA
     c.add_argument("--json", action="store_true", help="print model.json instead of Markdown")
     c.set_defaults(func=cmd_model_card)
 
-    s = sub.add_parser("ship-model", help="put a record's model inside the package (ONNX), checked against the record")
-    s.add_argument("--run", required=True, help="the record to ship (a folder with model.keras)")
+    s = sub.add_parser("ship-model", help="put a record's model inside the package (ONNX), checked against the record, "
+                                          "and calibrate it for photos")
+    s.add_argument("--run", help="the record to ship (a folder with model.keras)")
+    s.add_argument("--calibrate", action="store_true",
+                   help="only calibrate the shipped model again (ONNX Runtime, no TensorFlow; ~15 min on 2 cores)")
     s.add_argument("--out", help="where to write model.onnx/model.json/MODEL_CARD.md (default: lfwsiamese/shipped)")
     s.add_argument("--data", help="LFW-a folder (default: $LFWSIAMESE_DATA, else data/lfwa in the project)")
     s.add_argument("--results", help="records folder for the View 2 records (default: $LFWSIAMESE_RESULTS, else results/)")

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..data.align import align_face, check_mode, looks_aligned
+from ..data.align import align_face, check_mode, init_detector, looks_aligned, several_faces
 from ..data.images import Preprocess, open_image_file, preprocess_image
 from ..data.paths import FRAME
 from ..errors import DataError
@@ -31,6 +31,7 @@ class Prepared:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     aligned: bool = False
+    face: dict[str, Any] | None = None  # where the face was found (`data.align.Aligned.to_dict`), when aligned
 
 
 def describe(image: Any) -> str:
@@ -41,11 +42,22 @@ def describe(image: Any) -> str:
     return f"<{type(image).__name__} {getattr(image, 'mode', '')} {'x'.join(map(str, getattr(image, 'size', ())))}>"
 
 
+def upright(img: Any) -> Any:
+    """A PIL image turned as its EXIF Orientation tag says (phones store photos sideways and set the tag), before
+    anything looks for a face; an image without the tag is returned as it is."""
+    from PIL import ImageOps
+    try:
+        return ImageOps.exif_transpose(img) if img.getexif().get(0x0112, 1) != 1 else img
+    except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: the pixels are still usable
+        return img
+
+
 def open_image(image: Any, source: str) -> Any:
-    """A path, PIL image or array (HxW gray, HxWx3 RGB, HxWx4 RGBA; uint8, or floats in 0..1 or 0..255) as a PIL image."""
+    """A path, PIL image or array (HxW gray, HxWx3 RGB, HxWx4 RGBA; uint8, or floats in 0..1 or 0..255) as a PIL image,
+    upright (EXIF orientation applied to paths and PIL images; arrays carry no EXIF)."""
     from PIL import Image
     if isinstance(image, Image.Image):
-        return image
+        return upright(image)
     if isinstance(image, np.ndarray):
         a = image
         if a.dtype != np.uint8:
@@ -62,7 +74,7 @@ def open_image(image: Any, source: str) -> Any:
         raise DataError(f"{source}: an image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {a.shape}")
     if not isinstance(image, (str, os.PathLike)):
         raise DataError(f"{source}: expected a file path, a PIL image or a NumPy array")
-    img = open_image_file(image)
+    img = upright(open_image_file(image))
     return img if img.mode != "P" else img.convert("RGBA")
 
 
@@ -93,10 +105,11 @@ def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | No
             out.pixels = preprocess_image(img, pre, source, warn=False)
             return out
         al = align_face(_gray(img), source, warn=False)
-        if al.n_faces > 1:
-            out.notes.append(f"{source}: {al.n_faces} faces found; using the largest")
+        if al.n_faces > 1 and al.face is not None:
+            out.notes.append(several_faces(source, al.n_faces, al.face))
         out.pixels = preprocess_image(Image.fromarray(al.image, "L"), pre, source, warn=False)
         out.aligned = True
+        out.face = al.to_dict()
     except DataError as e:
         out.error = str(e)
     return out
@@ -108,6 +121,8 @@ def prepare_many(images: Sequence[Any], pre: Preprocess, align: str = "auto", wo
     check_mode(align)
     srcs = list(sources) if sources is not None else [describe(i) for i in images]
     workers = workers or min(8, os.cpu_count() or 1)
+    if align != "off":
+        init_detector()  # OpenCV imported and its cascades read here, before any thread needs them
     if workers <= 1 or len(images) <= 1:
         for img, src in zip(images, srcs):
             yield to_pixels(img, pre, align, src)

@@ -4,7 +4,7 @@ of the pair and of the mirrored pair.
 
 A `Scorer` embeds each image once per view (the image, and its mirror image when flip averaging) and applies the
 head to pairs of embeddings; its tower is ONNX Runtime's for the shipped model (`OnnxScorer`) or Keras' for a stored
-record (`analysis.verification.KerasScorer`). Embedding once and pairing afterwards gives the scores of the Siamese
+record (`serve.models.KerasScorer`). Embedding once and pairing afterwards gives the scores of the Siamese
 model (the tower's batch-norm runs in inference mode, so a batch's make-up changes nothing).
 """
 from __future__ import annotations
@@ -47,8 +47,27 @@ class Head:
         return 1.0 / (1.0 + np.exp(-logit))
 
 
+class Calibration:
+    """The head's score -> a calibrated P(same person) for photos as the pipeline prepares them: Platt's logistic
+    regression on the head's logit, sigmoid(a * logit(score) + b), fitted on validation people's pairs
+    (`serve.calibrate`). Monotone, so rankings (identification, one-shot) are unchanged."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        if spec.get("method") != "platt":
+            raise RunError(f"unknown calibration {spec.get('method')!r} (expected 'platt')")
+        self.a, self.b = float(spec["a"]), float(spec["b"])
+        self.spec = dict(spec)
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(raw, np.float64), 1e-12, 1 - 1e-12)
+        return 1.0 / (1.0 + np.exp(-(self.a * np.log(p / (1 - p)) + self.b)))
+
+
 class Scorer:
-    """Images -> per-view embeddings -> P(same person) of pairs, with the threshold its scores were chosen for."""
+    """Images -> per-view embeddings -> P(same person) of pairs, with the threshold its scores were chosen for.
+
+    `raw_score` is the head's score as the record computed it; `score` is the calibrated probability where the model
+    carries a calibration (the shipped one: then the threshold is 0.5), else the head's score itself."""
 
     name: str  # what chose the weights: "shipped:<run>" or the record's folder
     model_id: str  # changes whenever the weights do (cache key)
@@ -58,6 +77,7 @@ class Scorer:
     threshold: float
     head: Head
     dim: int
+    calibration: Calibration | None = None
 
     def tower(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """float32 (N, size, size, 1), already scaled -> (N, dim) embeddings."""
@@ -81,13 +101,15 @@ class Scorer:
                 out[i:i + len(x), 0] = self.tower(x)
         return out
 
-    def score(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
-        """P(same) of pairs of per-view embeddings (N, views, dim): the mean over views, as the record's scores."""
+    def raw_score(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+        """The head's P(same) of pairs of per-view embeddings (N, views, dim): the mean over views, as the record's
+        scores."""
         return np.mean([self.head(va[:, k], vb[:, k]) for k in range(self.views)], axis=0)
 
-    def describe(self) -> dict[str, Any]:
-        return {"model": self.name, "threshold": self.threshold, "tta_flip": self.tta_flip,
-                "crop": list(self.pre.crop), "size": self.pre.size}
+    def score(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+        """What decisions compare with `threshold`: the calibrated probability, or the head's score."""
+        raw = self.raw_score(va, vb)
+        return raw if self.calibration is None else self.calibration(raw)
 
 
 class OnnxScorer(Scorer):
@@ -117,6 +139,7 @@ class OnnxScorer(Scorer):
         self.tta_flip = bool(card["config"]["train"]["tta_flip"])
         self.threshold = float(card["threshold"])
         self.head = Head(card["head"])
+        self.calibration = Calibration(card["calibration"]) if card.get("calibration") else None
         self.dim = int(card["embedding_dim"])
 
     def tower(self, x: np.ndarray) -> np.ndarray:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..data.align import check_mode
 from ..errors import DataError, LfwSiameseError
 from .inputs import Prepared, describe, prepare_many
 from .scorer import Scorer
@@ -18,7 +20,10 @@ from .scorer import Scorer
 
 @dataclass
 class Verification:
-    """One decision: `same` is score > threshold, the rule the threshold was chosen with on validation pairs."""
+    """One decision: `same` is score > threshold. With the shipped model `score` is the calibrated probability of the
+    same person and the threshold 0.5; with a stored record (`run`) it is the head's score and the threshold the one
+    chosen on validation pairs. `raw_score` is always the head's; `faces` says where each image's face was found
+    (None for an image used as it is)."""
 
     same: bool
     score: float
@@ -27,6 +32,9 @@ class Verification:
     image_a: str = ""
     image_b: str = ""
     warnings: list[str] = field(default_factory=list)
+    raw_score: float | None = None
+    faces: list[dict[str, Any] | None] = field(default_factory=list)
+    calibrated: bool = False  # score is a calibrated probability (the shipped model)
 
     @property
     def decision(self) -> str:
@@ -48,8 +56,30 @@ def verify_pair(scorer: Scorer, image_a: Any, image_b: Any, align: str = "auto")
     a, b = prepare_many([image_a, image_b], scorer.pre, align, workers=2)
     pix = np.stack([prepared_or_raise(a), prepared_or_raise(b)])
     v = scorer.embed(pix)
-    s = float(scorer.score(v[:1], v[1:])[0])
-    return Verification(bool(s > scorer.threshold), s, scorer.threshold, scorer.name, a.source, b.source, a.notes + b.notes)
+    raw = scorer.raw_score(v[:1], v[1:])
+    s = float(raw[0] if scorer.calibration is None else scorer.calibration(raw)[0])
+    return Verification(bool(s > scorer.threshold), s, scorer.threshold, scorer.name, a.source, b.source,
+                        a.notes + b.notes, float(raw[0]), [a.face, b.face], scorer.calibration is not None)
+
+
+def verify_images(image_a: Any, image_b: Any, run: str | os.PathLike | None = None,
+                  results: str | os.PathLike | None = None, align: str = "auto") -> Verification:
+    """`verify_pair` with the model named by `run` (None: the shipped one; see `models.load_scorer`).
+
+    With a stored record the images are read before its model is loaded (seconds of Keras), so a bad image fails
+    fast. Notes about the images (several faces, not an LFW-a crop) are raised as warnings, once each, and kept in
+    the result."""
+    from .models import load_scorer, preprocess_for, resolve_run
+    check_mode(align)
+    if run is not None and str(run) != "":
+        from ..records.store import load_record
+        rec = load_record(resolve_run(run, results))
+        for p in prepare_many([image_a, image_b], preprocess_for(rec), align, workers=2):
+            prepared_or_raise(p)
+    v = verify_pair(load_scorer(run, results), image_a, image_b, align)
+    for note in dict.fromkeys(v.warnings):
+        warnings.warn(note, UserWarning, stacklevel=3)
+    return v
 
 
 @dataclass
@@ -61,10 +91,11 @@ class PairRow:
     score: float | None = None
     same: bool | None = None
     error: str | None = None
+    raw_score: float | None = None
 
     def to_dict(self, with_label: bool) -> dict[str, Any]:
         d: dict[str, Any] = {"row": self.row, "path_a": self.path_a, "path_b": self.path_b, "score": self.score,
-                             "same": self.same}
+                             "same": self.same, "raw_score": self.raw_score}
         if with_label:
             d["label"] = self.label
         if self.error is not None:
@@ -81,6 +112,12 @@ class BatchVerification:
     seconds: float  # from the first image read to the last score (the model already loaded)
     n_images: int
     notes: list[str] = field(default_factory=list)
+    n_failed_images: int = 0
+    n_aligned: int = 0  # images that were face-detected and aligned
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n_images / self.seconds if self.seconds > 0 else float("nan")
 
     @property
     def failed(self) -> list[PairRow]:
@@ -102,7 +139,8 @@ class BatchVerification:
         if self.has_labels:
             d["accuracy"] = self.accuracy
         d.update({"n_failed": len(self.failed), "seconds": round(self.seconds, 3),
-                  "pairs_per_second": round(self.pairs_per_second, 1),
+                  "pairs_per_second": round(self.pairs_per_second, 1), "n_images": self.n_images,
+                  "n_aligned": self.n_aligned, "images_per_second": round(self.images_per_second, 1),
                   "pairs": [r.to_dict(self.has_labels) for r in self.rows]})
         return d
 
@@ -150,8 +188,10 @@ def _resolve(p: str, base: Path) -> str:
 
 
 def verify_pairs(scorer: Scorer, pairs_file: str | os.PathLike, align: str = "auto", batch_size: int = 64,
-                 workers: int | None = None) -> BatchVerification:
-    """Score every row of a pairs file; a failed image fails the rows that use it, every other row is scored."""
+                 workers: int | None = None, progress: bool = False) -> BatchVerification:
+    """Score every row of a pairs file; a failed image fails the rows that use it, every other row is scored.
+    `progress` shows a bar over the images (for lists of more than a few hundred)."""
+    from tqdm.auto import tqdm
     rows, has_labels = read_pairs_file(pairs_file)
     base = Path(pairs_file).expanduser().resolve().parent
     t0 = time.perf_counter()
@@ -168,8 +208,12 @@ def verify_pairs(scorer: Scorer, pairs_file: str | os.PathLike, align: str = "au
             views[[i for i, _ in chunk]] = scorer.embed(np.stack([p for _, p in chunk]), batch_size)
             chunk.clear()
 
-    for i, prep in enumerate(prepare_many(images, scorer.pre, align, workers)):
+    n_aligned = 0
+    preps = prepare_many(images, scorer.pre, align, workers)
+    for i, prep in enumerate(tqdm(preps, total=len(images), desc="images", unit="img",
+                                  disable=not progress or len(images) < 200, leave=False)):
         notes.extend(prep.notes)
+        n_aligned += prep.aligned
         if prep.error is not None:
             errors[i] = prep.error
             continue
@@ -185,11 +229,12 @@ def verify_pairs(scorer: Scorer, pairs_file: str | os.PathLike, align: str = "au
     if ok:
         ia = np.array([index[_resolve(r.path_a, base)] for r in ok])
         ib = np.array([index[_resolve(r.path_b, base)] for r in ok])
-        scores = scorer.score(views[ia], views[ib])
-        for r, s in zip(ok, scores):
-            r.score, r.same = float(s), bool(s > scorer.threshold)
+        raw = scorer.raw_score(views[ia], views[ib])
+        scores = raw if scorer.calibration is None else scorer.calibration(raw)
+        for r, s, s0 in zip(ok, scores, raw):
+            r.score, r.same, r.raw_score = float(s), bool(s > scorer.threshold), float(s0)
     return BatchVerification(rows, scorer.threshold, scorer.name, has_labels, time.perf_counter() - t0, len(images),
-                             notes)
+                             notes, len(errors), n_aligned)
 
 
 def embed_images(scorer: Scorer, images: Sequence[Any], align: str = "auto", batch_size: int = 64,

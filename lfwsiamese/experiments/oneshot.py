@@ -196,7 +196,7 @@ def model_scores(model: Any, store: ImageStore, pixel_scale: float, batch_size: 
         a = np.repeat(q, n_way)
         b = s.ravel()
         if _head_layers(model) is not None:
-            from .verification import embed_arrays
+            from ..serve.embed import embed_arrays
             used = np.unique(np.concatenate([a, b]))
             emb = embed_arrays(model.get_layer("tower"), store.array[used], pixel_scale, batch_size)
             p = head_scores(model, emb, np.searchsorted(used, a), np.searchsorted(used, b))

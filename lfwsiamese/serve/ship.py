@@ -21,17 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..data.images import load_images
 from ..data.paths import require_data_dir
 from ..errors import RunError
 from ..evaluate import best_threshold, fold_summary, metrics
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from ..records.store import find_record, load_record, load_run_model, pairs_from_scores
-from ..serve.card import model_card_markdown
-from ..serve.scorer import OnnxScorer
-from ..serve.shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, sha256_file, shipped_dir
-from .verification import head_spec
+from ..records.store import find_record, load_record, load_run_model, pairs_from_scores, results_dir
+from .calibrate import calibrate
+from .card import model_card_markdown
+from .models import head_spec
+from .scorer import OnnxScorer
+from .shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, checked_model_file, read_card, sha256_file, shipped_dir
 
 PROBE_SEED = 20240601
 PROBE_IMAGES = 8
@@ -81,7 +83,7 @@ def _split_scores(scorer: OnnxScorer, store: Any, pairs: list) -> np.ndarray:
     a, b, _ = store.rows(pairs)
     used = np.unique(np.concatenate([a, b]))
     views = scorer.embed(store.array[used])
-    return scorer.score(views[np.searchsorted(used, a)], views[np.searchsorted(used, b)])
+    return scorer.raw_score(views[np.searchsorted(used, a)], views[np.searchsorted(used, b)])
 
 
 def _view2(cfg: Any, results: str | os.PathLike | None) -> dict[str, Any] | None:
@@ -99,8 +101,13 @@ def _short(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-               results: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
-    """Export, check and write the shipped model from a record with weights; returns the card (model.json)."""
+               results: str | os.PathLike | None = None, progress: bool = True,
+               calibrate_photos: bool = True) -> dict[str, Any]:
+    """Export, check and write the shipped model from a record with weights; returns the card (model.json).
+
+    `calibrate_photos` (the default) then fits and measures the calibration for photos (`serve.calibrate`: about 15
+    minutes on 2 cores, face detection mostly); without it the score stays the head's and the threshold the one chosen
+    on validation pairs."""
     import keras
     rec = load_record(run)
     if rec.config.data.protocol != "view1":
@@ -131,7 +138,7 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, ou
         ia, ib = probe_pairs()
         k_scores = keras_pair_scores(model, probes, ia, ib, cfg.data.pixel_scale, cfg.train.tta_flip)
         views = scorer.embed(probes)
-        o_scores = scorer.score(views[ia], views[ib])
+        o_scores = scorer.raw_score(views[ia], views[ib])
         gap = float(np.max(np.abs(k_scores - o_scores)))
         if gap > KERAS_TOLERANCE:
             raise RunError(f"the ONNX export of {rec.path.name} scores the probe pairs up to {gap:.2e} away from Keras "
@@ -162,12 +169,38 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, ou
                             "images": m.get("train_images_count"), "validation_people": m.get("val_people_count"),
                             "epochs": m.get("epochs_run"), "loss": cfg.train.loss, "seed": cfg.seed}
         card["versions"] = _versions(rec.env)
+        card["raw_threshold"] = thr
+        if calibrate_photos:
+            card.update(calibrate(scorer, card, pairs_from_scores(val_df), data, results, progress))
+            card["threshold"] = card["calibration"]["threshold"]
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / MODEL_FILE, onnx_path.read_bytes())
+    return _write_card(card, out)
+
+
+def _write_card(card: dict[str, Any], out: Path) -> dict[str, Any]:
     card = json.loads(json.dumps(card, default=str))  # as it will be read back (tuples become lists)
     atomic_write_json(out / CARD_FILE, card)
     atomic_write_text(out / "MODEL_CARD.md", model_card_markdown(card))
     return card
+
+
+def recalibrate(data: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+                results: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+    """Fit and measure the calibration of the shipped model again, through its ONNX file (no TensorFlow, no
+    training), on the validation pairs of its record (results/runs/<run>/val_scores.csv); rewrites model.json and
+    MODEL_CARD.md, leaves model.onnx as it is."""
+    out = Path(out) if out else shipped_dir()
+    card = read_card(out)
+    scorer = OnnxScorer(checked_model_file(out, card), card)
+    val_file = results_dir(results) / "runs" / card["run"] / "val_scores.csv"
+    if not val_file.is_file():
+        raise RunError(f"{val_file}: missing; the calibration is fitted on the shipped record's validation pairs "
+                       f"(restore results/runs/{card['run']} from git, or pass --results)")
+    card.setdefault("raw_threshold", card["threshold"])
+    card.update(calibrate(scorer, card, pairs_from_scores(pd.read_csv(val_file)), data, results, progress))
+    card["threshold"] = card["calibration"]["threshold"]
+    return _write_card(card, out)
 
 
 def _versions(env: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def whitening_study(run_dir: str | os.PathLike, dims: Sequence[int] = (32, 64, 1
     from sklearn.decomposition import PCA
 
     from ..training.run import (
-        protocol_data,  # (analysis may use training's data preparation)
+        protocol_data,  # (experiments use training's data preparation)
     )
     from ..training.setup import setup
     rec = load_record(run_dir)

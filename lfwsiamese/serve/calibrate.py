@@ -1,0 +1,150 @@
+"""The shipped model's score as a probability of "same person", for photos as the pipeline prepares them.
+
+The head's score was trained with the N-pair loss on LFW-a crops: it separates people well but is no probability
+(the validation threshold that maximises accuracy is about 0.04). Here the validation people's pairs of the shipped
+record (its `val_scores.csv`: DevTrain people held out of training) are rendered as ordinary photos
+(`data.unaligned.PHOTO`), detected and aligned by the pipeline, scored by the shipped runtime, and Platt's logistic
+regression on the head's logit is fitted to their labels; decisions are then made at 0.5. The DevTest pairs are
+rendered the same way (another seed) and, with the LFW-a crops themselves, measure the result: accuracy, true
+accept and reject rates at 0.5, TAR at FAR 1% and 0.1%, and the expected calibration error. Nothing on DevTest is
+fitted or chosen.
+
+No TensorFlow: everything runs through the shipped ONNX model (`lfwsiamese ship-model --calibrate`), or right after
+an export (`ship-model --run`). Per-pair scores go to results/calibration/ for the book.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..data import protocols as P
+from ..data.paths import cache_dir, require_data_dir, splits_dir
+from ..data.unaligned import PHOTO, Render, render_pairs
+from ..errors import RunError
+from ..evaluate import metrics
+from ..files import atomic_write_text
+from ..records.store import results_dir
+from .scorer import Calibration, Scorer
+from .verify import verify_pairs
+
+VAL_SEED, TEST_SEED = 1, 2  # render seeds: validation photos (the fit), DevTest photos (the measurement)
+THRESHOLD = 0.5
+ECE_BINS = 10
+SPLITS = {"val": "validation people's pairs (the shipped record's val_scores.csv)", "test": "pairsDevTest"}
+CONDITIONS = {"crops": "LFW-a's aligned crops (--align auto leaves them as they are)",
+              "photos": "the same pairs rendered as ordinary photos, detected and aligned (--align auto)"}
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))
+
+
+def fit_platt(labels: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
+    """Platt scaling: P(same) = sigmoid(a * logit(raw) + b), by maximum likelihood (no penalty)."""
+    from sklearn.linear_model import LogisticRegression
+    y = np.asarray(labels, int)
+    if len(np.unique(y)) != 2:
+        raise RunError("calibration needs pairs of both kinds (same and different people)")
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit(raw)[:, None], y)
+    return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0]), "threshold": THRESHOLD}
+
+
+def reliability(labels: np.ndarray, prob: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
+    """Equal-width probability bins: pairs, mean predicted probability, fraction of same-person pairs (empty bins
+    dropped)."""
+    y, p = np.asarray(labels, float), np.asarray(prob, float)
+    k = np.minimum((p * bins).astype(int), bins - 1)
+    rows = [{"low": b / bins, "high": (b + 1) / bins, "pairs": int((k == b).sum()), "predicted": float(p[k == b].mean()),
+             "observed": float(y[k == b].mean())} for b in range(bins) if (k == b).any()]
+    return pd.DataFrame(rows, columns=["low", "high", "pairs", "predicted", "observed"])
+
+
+def expected_calibration_error(labels: np.ndarray, prob: np.ndarray, bins: int = ECE_BINS) -> float:
+    """The pair-weighted mean gap between predicted probability and observed frequency over equal-width bins."""
+    r = reliability(labels, prob, bins)
+    return float((r["pairs"] * (r["predicted"] - r["observed"]).abs()).sum() / r["pairs"].sum())
+
+
+def summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Metrics of one split and condition at the calibrated threshold. A pair whose face was not found counts as a
+    wrong decision in accuracy, TPR and TNR (the user gets an error, not an answer); threshold-free metrics and the
+    calibration error are over the pairs scored."""
+    ok = df["found"].to_numpy(bool)
+    y, p = df["label"].to_numpy(int), df["probability"].to_numpy(float)
+    decided = np.where(ok, p > THRESHOLD, ~y.astype(bool))  # not found: the wrong decision
+    m = metrics(y[ok], p[ok], THRESHOLD)
+    return {"n_pairs": int(len(df)), "pairs_scored": int(ok.sum()), "accuracy": float(np.mean(decided == y)),
+            "tpr": float(np.mean(decided[y == 1])), "tnr": float(np.mean(~decided[y == 0])), "auc": m.get("auc"),
+            "tar_at_far_1e-2": m.get("tar_at_far_1e-2"), "tar_at_far_1e-3": m.get("tar_at_far_1e-3"),
+            "ece": expected_calibration_error(y[ok], p[ok])}
+
+
+def score_pairs(scorer: Scorer, pairs: Sequence[P.Pair], data: str | os.PathLike, seed: int, work: Path,
+                render: Render = PHOTO, progress: bool = False) -> pd.DataFrame:
+    """The head's scores of `pairs` as LFW-a crops and as rendered photos aligned by the pipeline; one row per pair
+    and condition, with whether both faces were found and how many distinct images were."""
+    crops_csv, photos_csv = render_pairs(pairs, work, data, seed, render)
+    frames = []
+    for cond, csv_file in (("crops", crops_csv), ("photos", photos_csv)):
+        res = verify_pairs(scorer, csv_file, align="auto", progress=progress)
+        frames.append(pd.DataFrame({
+            "condition": cond, "name_a": [p.a.name for p in pairs], "index_a": [p.a.index for p in pairs],
+            "name_b": [p.b.name for p in pairs], "index_b": [p.b.index for p in pairs],
+            "label": [p.label for p in pairs], "found": [r.error is None for r in res.rows],
+            "raw_score": [np.nan if r.raw_score is None else r.raw_score for r in res.rows],
+            "images": res.n_images, "images_found": res.n_images - res.n_failed_images, "seconds": res.seconds}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def scores_path(card: dict[str, Any], results: str | os.PathLike | None = None) -> Path:
+    """Where the per-pair scores of the calibration and its measurement are stored (by the shipped file's checksum)."""
+    return results_dir(results) / "calibration" / f"{card['run']}-{card['sha256'][:12]}.csv"
+
+
+def calibrate(scorer: Scorer, card: dict[str, Any], val_pairs: Sequence[P.Pair], data: str | os.PathLike | None = None,
+              results: str | os.PathLike | None = None, progress: bool = True,
+              test_pairs: Sequence[P.Pair] | None = None) -> dict[str, Any]:
+    """Fit the calibration on `val_pairs` (the shipped record's validation pairs) as photos, measure it on DevTest
+    (`test_pairs`: all of pairsDevTest unless given) as photos and crops; returns the card's new entries
+    (`calibration`, `evaluation`) and writes the per-pair scores (`scores_path`)."""
+    data_dir = require_data_dir(data)
+    if test_pairs is None:
+        test_pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
+    splits = {"val": (list(val_pairs), VAL_SEED), "test": (list(test_pairs), TEST_SEED)}
+    t0 = time.perf_counter()
+    frames = []
+    for split, (pairs, seed) in splits.items():
+        work = cache_dir() / f"photos-{split}-s{seed}-n{len(pairs)}"
+        frames.append(score_pairs(scorer, pairs, data_dir, seed, work, PHOTO, progress).assign(split=split))
+    df = pd.concat(frames, ignore_index=True)
+    fit = df[(df["split"] == "val") & (df["condition"] == "photos") & df["found"]]
+    spec = fit_platt(fit["label"].to_numpy(), fit["raw_score"].to_numpy())
+    df["probability"] = np.where(df["found"], Calibration(spec)(df["raw_score"].fillna(0.5).to_numpy()), np.nan)
+    evaluation: dict[str, Any] = {}
+    for (split, cond), g in df.groupby(["split", "condition"], sort=False):
+        evaluation.setdefault(split, {})[cond] = {**summary(g), "images": int(g["images"].iloc[0]),
+                                                  "images_found": int(g["images_found"].iloc[0]),
+                                                  "pairs_per_second": float(len(g) / g["seconds"].iloc[0])}
+    spec.update({"fitted_on": "validation people's pairs rendered as photos and aligned by the pipeline",
+                 "n_pairs": int(len(fit)), "render": asdict(PHOTO), "val_seed": VAL_SEED, "test_seed": TEST_SEED,
+                 "bins": ECE_BINS, "seconds": time.perf_counter() - t0})
+    out = scores_path(card, results)
+    cols = ["split", "condition", "name_a", "index_a", "name_b", "index_b", "label", "found", "raw_score",
+            "probability"]
+    atomic_write_text(out, df[cols].to_csv(index=False, float_format="%.6g"))
+    return {"calibration": spec, "evaluation": evaluation}
+
+
+def read_scores(card: dict[str, Any], results: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The stored per-pair scores of the shipped model's calibration (`calibrate` wrote them)."""
+    f = scores_path(card, results)
+    if not f.is_file():
+        raise RunError(f"{f}: missing; run `lfwsiamese ship-model --calibrate` (about 15 minutes on 2 cores)")
+    return pd.read_csv(f)
