@@ -5,7 +5,7 @@
 - Each chapter opens with its question (prose before the first section), ends with "What we found", has at least
   one hidden cell that asserts a finding, stays under about 2,000 words, and keeps code lines within 88 characters.
 - The book's library (`lfwsiamese/report/`) is at most 1,400 lines, re-exports nothing, and sits above every
-  layer it reads; the command line and the serving code never import it.
+  layer it reads (tests/test_layers.py checks the layers).
 """
 from __future__ import annotations
 
@@ -102,33 +102,6 @@ def test_code_lines_fit_the_page(md: Path) -> None:
 
 
 REPORT = ROOT / "lfwsiamese" / "report"
-#: The layers, lowest first; a module may import its own layer and those below it. Records are storage: below
-#: training, which writes them, and never importing it.
-LAYERS = [("errors", "files", "config", "__init__"), ("data",), ("models",), ("evaluate", "recipes", "records"),
-          ("training",), ("runs", "serve", "experiments", "api"), ("report",), ("cli", "__main__")]
-LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
-
-
-def _imports(path: Path) -> set[str]:
-    """The top-level lfwsiamese subpackages a module imports (relative or absolute)."""
-    tree, found = ast.parse(path.read_text()), set()
-    rel = path.relative_to(ROOT / "lfwsiamese").parts
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = list(rel[:-node.level]) if node.level <= len(rel) else []
-                parts = base + (node.module.split(".") if node.module else [])
-                if not parts:
-                    parts = [a.name for a in node.names]
-            elif node.module and node.module.startswith("lfwsiamese."):
-                parts = node.module.split(".")[1:]
-            else:
-                continue
-            found.add(parts[0] if parts else "")
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("lfwsiamese.")}
-    return found
-
 
 def test_report_library_is_small_and_reexports_nothing() -> None:
     lines = sum(len(p.read_text().splitlines()) for p in REPORT.glob("*.py"))
@@ -137,16 +110,3 @@ def test_report_library_is_small_and_reexports_nothing() -> None:
     assert not [n for n in init.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.Assign))], \
         "report/__init__.py re-exports names; chapters import the module they need"
 
-
-def test_imports_only_run_downwards() -> None:
-    wrong = []
-    for path in sorted((ROOT / "lfwsiamese").rglob("*.py")):
-        top = path.relative_to(ROOT / "lfwsiamese").parts[0].removesuffix(".py")
-        if top not in LEVEL:
-            continue
-        for dep in _imports(path) - {top}:
-            if dep in LEVEL and LEVEL[dep] > LEVEL[top]:
-                wrong.append(f"{path.relative_to(ROOT)} imports {dep}")
-            if top in ("serve", "cli", "api") and dep == "report":
-                wrong.append(f"{path.relative_to(ROOT)} imports the book's library")
-    assert not wrong, "imports from a lower layer up: " + "; ".join(wrong)

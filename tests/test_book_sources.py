@@ -92,7 +92,7 @@ def test_every_cited_key_is_in_the_bibliography_and_the_page_is_in_the_toc() -> 
 
 
 def test_literature_sources_are_bibliography_entries() -> None:
-    from lfwsiamese.analysis.report import literature as L
+    from lfwsiamese.report import literature as L
     keys = _bib_keys()
     wanted = set(L.PEER_KEYS.values()) | {L.REFERENCE_KEY, L.LFW_RESULTS_KEY} | {k for e in L.LFW_VIEW2_VERIFIED for k in e.keys}
     assert wanted <= keys, sorted(wanted - keys)
@@ -116,10 +116,10 @@ def test_chapters_that_quote_a_published_number_cite_it(md: Path) -> None:
     if any(q in _code(md) for q in QUOTES):
         assert _cited(text), f"{md.name} quotes a published number but cites nothing"
     if "peers_table" in text:
-        from lfwsiamese.analysis.report.literature import PEER_KEYS
+        from lfwsiamese.report.literature import PEER_KEYS
         assert set(PEER_KEYS.values()) <= _cited(text), f"{md.name} shows the peers without citing each of them"
     if "view2_comparison" in text:
-        from lfwsiamese.analysis.report.literature import (
+        from lfwsiamese.report.literature import (
             LFW_RESULTS_KEY,
             LFW_VIEW2_VERIFIED,
         )

@@ -13,14 +13,13 @@ PKG = Path(__file__).resolve().parents[1] / "lfwsiamese"
 LAYERS = (
     ("errors", "config", "recipes", "files"),
     ("data",),
-    ("serve",),
     ("models",),
     ("evaluate",),
     ("records",),
     ("training",),
-    ("runs",),
-    ("analysis",),
+    ("runs", "serve", "experiments"),  # serving, sweeps and record-writing experiments read records, never the book
     ("api",),
+    ("report",),  # the book's read-only library over the records
     ("cli", "__init__", "__main__"),
 )
 
@@ -91,6 +90,13 @@ def test_no_import_cycles() -> None:
 def test_imports_point_downwards(module: str) -> None:
     up = sorted(d for d in import_graph()[module] if _layer(d) > _layer(module))
     assert not up, f"{module} (layer {_layer(module)}) imports from a higher layer: {up}"
+
+
+def test_the_command_line_and_serving_never_import_the_books_library() -> None:
+    graph = import_graph()
+    users = sorted(m for m, deps in graph.items() if m.split(".")[0] in ("cli", "serve", "api", "__init__")
+                   and any(d.split(".")[0] == "report" for d in deps))
+    assert not users, f"these import lfwsiamese.report (the book's library): {users}"
 
 
 @pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))

@@ -5,9 +5,16 @@ from dataclasses import replace
 
 import pytest
 
-from lfwsiamese.analysis.report.tables import config_value
 from lfwsiamese.recipes import get_config
 from lfwsiamese.runs.plans import BATCH_GRID, LR_GRID, PLANS, get_plan
+
+
+def config_value(cfg: object, key: str) -> object:
+    """A config field by dotted key (train.learning_rate)."""
+    for part in key.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
 
 
 @pytest.mark.parametrize("plan, key, grid", [("lr", "train.learning_rate", LR_GRID), ("batch", "train.batch_size", BATCH_GRID)])
@@ -84,3 +91,24 @@ def test_a_failed_run_does_not_stop_the_sweep(monkeypatch, tmp_path, capsys) -> 
     assert called == [0, 1, 2] and "reference-s2" not in str(e.value)  # the locked run is skipped, not failed
     err = capsys.readouterr().err
     assert "FAILED" in err and "skipped: locked" in err
+
+
+def test_the_npair_recipe_is_the_chosen_candidate_and_the_search_plan_skips_abandoned_ones() -> None:
+    from dataclasses import replace
+
+    from lfwsiamese.recipes import get_config
+    from lfwsiamese.runs.plans import (
+        NPAIR_SEEDS,
+        SEARCH_ABANDONED,
+        SEARCH_CANDIDATES,
+        get_plan,
+        plan_search,
+        search_configs,
+    )
+    assert replace(search_configs()[0], name="npair") == get_config("npair", seed=0)
+    assert len(search_configs()) == len(SEARCH_CANDIDATES)
+    assert len(plan_search()) == len(SEARCH_CANDIDATES) - len(SEARCH_ABANDONED)
+    assert [c.seed for c in get_plan("npair")] == list(NPAIR_SEEDS) and 0 not in NPAIR_SEEDS  # fresh seeds only
+    v2 = get_plan("npair-view2")
+    assert [c.data.fold for c in v2] == list(range(10)) and {c.data.protocol for c in v2} == {"view2"}
+    assert all(c.train.loss == "npair" for c in v2)
