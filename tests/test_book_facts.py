@@ -54,7 +54,7 @@ TYPED = {
     "people": ("5,749", r"5,749 people"),
     "DevTrain pairs": ("2,200", r"2,200 (DevTrain )?pairs|2,200 DevTrain"),
     "DevTest pairs": ("1,000", r"1,000 DevTest pairs|1,000 (test )?pairs"),
-    "DevTest same pairs": ("500", r"500 same"),
+    "DevTest same pairs": ("500", r"500 same|DevTest holds 500 of each"),
     "View 2 folds": ("10", r"10 folds|ten folds"),
     "pairs per fold": ("600", r"600 pairs"),
     "frame": ("250×250", r"250×250"),

@@ -1,1 +1,0 @@
-"""Using trained runs: verification and identification, one-shot tests, the report's tables and the plots."""
