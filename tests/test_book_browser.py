@@ -144,7 +144,9 @@ def test_every_page_reads_well_at_desktop_and_phone_widths(site, driver) -> None
 def test_the_checks_catch_what_they_look_for(site, driver, tmp_path: Path) -> None:
     """The same checks on a page made to fail: a broken image, a NaN cell, a table wider than the window."""
     base, _ = site
-    bad = ("<html><body><article><img src='nope.png'><table><tr>" + "<td>NaN</td>"
+    # the viewport tag as the book's pages have it: without it a mobile window lays out 980 px and zooms out
+    bad = ("<html><head><meta name='viewport' content='width=device-width, initial-scale=1'></head><body><article>"
+           "<img src='nope.png'><table style='width: 3000px'><tr><td>NaN</td>"
            + "<td>wide wide wide wide wide wide wide wide</td>" * 30 + "</tr></table></article></body></html>")
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": 412, "height": 900, "deviceScaleFactor": 1, "mobile": True})
