@@ -79,9 +79,10 @@ def _project(feats: LbpFeatures, rows: np.ndarray, mean: np.ndarray, w: np.ndarr
 
 
 def whitened_pca(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, D x dims projection) of a whitened PCA, through the n x n Gram matrix (n << D)."""
+    """(mean, D x dims projection) of a whitened PCA, through the n x n Gram matrix (n << D); centres x in place."""
     mean = x.mean(0)
-    xc = x - mean
+    xc = x
+    xc -= mean
     lam, u = np.linalg.eigh(xc @ xc.T)
     top = np.argsort(lam)[::-1][:dims]
     return mean, (xc.T @ u[:, top]) * (np.sqrt(len(x) - 1) / lam[top]).astype(np.float32)

@@ -33,21 +33,19 @@ class JointBayes:
         s_mu = np.cov(means.T, bias=True) + eye
         self.n_iter_ = 0
         for it in range(self.n_iter):
-            # E-step: posterior of mu given a person's m images: N(C_m F sum x, C_m), C_m = (S_mu^-1 + m F)^-1
-            f = linalg.inv(s_eps, check_finite=False)
-            p_mu = linalg.inv(s_mu, check_finite=False)
-            mu = np.empty_like(sums)
-            acc_mu = np.zeros((d, d))
-            acc_eps = np.zeros((d, d))
-            for m in np.unique(counts):
-                cls = np.flatnonzero(counts == m)
-                c_m = linalg.inv(p_mu + m * f, check_finite=False)
-                mu[cls] = sums[cls] @ (f @ c_m)
-                acc_mu += len(cls) * c_m
-                acc_eps += len(cls) * m * c_m
+            # E-step: the posterior of a person's mu given m images is N(C_m F sum x, C_m), C_m = (S_mu^-1 + m F)^-1.
+            # With S_eps = L L' and L^-1 S_mu L^-T = V D V', T = L V gives C_m = T diag(1 / (1/D + m)) T' and
+            # C_m F = T diag(.) T^-1: one Cholesky and one eigh per iteration, whatever the image counts.
+            low = linalg.cholesky(s_eps, lower=True, check_finite=False)
+            li = linalg.solve_triangular(low, np.eye(d), lower=True, check_finite=False)
+            dd, v = linalg.eigh(li @ s_mu @ li.T, check_finite=False)
+            t = low @ v
+            t_inv = v.T @ li
+            c = 1.0 / (1.0 / np.maximum(dd, 1e-12)[None, :] + counts[:, None])  # (people, d)
+            mu = ((sums @ t_inv.T) * c) @ t.T
             r = X - mu[inv]
-            new_mu = (mu.T @ mu + acc_mu) / n_cls + eye
-            new_eps = (r.T @ r + acc_eps) / len(X) + eye
+            new_mu = (mu.T @ mu + (t * c.sum(0)) @ t.T) / n_cls + eye
+            new_eps = (r.T @ r + (t * (counts[:, None] * c).sum(0)) @ t.T) / len(X) + eye
             change = (np.abs(new_mu - s_mu).max() + np.abs(new_eps - s_eps).max()) / (np.abs(s_mu).max() + np.abs(s_eps).max())
             s_mu, s_eps = new_mu, new_eps
             self.n_iter_ = it + 1

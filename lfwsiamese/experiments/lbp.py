@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +95,12 @@ def _chunk(args: tuple[str, list[str], LbpSpec]) -> np.ndarray:
     return np.stack([lbp_features(load_image(Path(root) / r, pre, warn=False), spec) for r in rels]).astype(np.float16)
 
 
+def _cpu_seconds() -> float:
+    import resource
+    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 @dataclass
 class LbpFeatures:
     """Every image's features (float16, memory-mapped from the cache) with a relpath -> row index."""
@@ -128,7 +133,7 @@ def load_features(data: str | os.PathLike | None = None, spec: LbpSpec = LbpSpec
     chunks = [paths[i:i + 128] for i in range(0, len(paths), 128)]
     parts: list[np.ndarray] = []
     bar = tqdm(total=len(paths), desc="LBP features", unit="img", disable=not progress)
-    t0 = time.perf_counter()
+    t0 = _cpu_seconds()
     jobs = [(str(root), c, spec) for c in chunks]
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
@@ -140,7 +145,7 @@ def load_features(data: str | os.PathLike | None = None, spec: LbpSpec = LbpSpec
             parts.append(_chunk(j))
             bar.update(len(parts[-1]))
     bar.close()
-    spi = (time.perf_counter() - t0) * workers / len(paths)  # CPU-seconds per image
+    spi = (_cpu_seconds() - t0) / len(paths)  # CPU seconds per image, this process and its workers
     cache_dir().mkdir(parents=True, exist_ok=True)
     atomic_save_npy(cfile, np.concatenate(parts))
     atomic_write_json(meta, {"seconds_per_image": spi, "workers": workers, "dims": spec.dims, "spec": repr(spec)})

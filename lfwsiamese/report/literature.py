@@ -127,6 +127,14 @@ LFW_VIEW2_VERIFIED = (
     ResultsPageEntry("high-dim LBP", 0.9318, 0.0107, UNRESTRICTED_LABEL_FREE, ("chen2013blessing",),
                      "features at landmarks found by a trained detector"),
 )
+#: The leaders of our category on the same page, above the entries cited beside our View 2 rows: the targets of
+#: the fusion chapter (issue #33).
+CATEGORY_LEADERS = (
+    ResultsPageEntry("MDML-DCPs", 0.9558, 0.0034, UNRESTRICTED_LABEL_FREE, ("ding2016mdml",)),
+    ResultsPageEntry("HPEN + HD-Gabor + JB", 0.9525, 0.0036, UNRESTRICTED_LABEL_FREE, ("zhu2015hpen",)),
+    ResultsPageEntry("HPEN + HD-LBP + JB", 0.9487, None, UNRESTRICTED_LABEL_FREE, ("zhu2015hpen",)),
+    ResultsPageEntry("combined Joint Bayesian", 0.9090, 0.0148, UNRESTRICTED_LABEL_FREE, ("chen2012bayesian",)),
+)
 LFW_RESULTS_KEY = "lfwresults"
 
 #: The keys of every source above, for a chapter's {cite} of a table.

@@ -15,6 +15,8 @@ RECIPE_NAMES: dict[str, str] = {
     "improved": "improved model",
     "improved-pairs": "improved model, DevTrain pairs only",
     "npair": "N-pair model",
+    "lbp-jb": "LBP + Joint Bayesian",
+    "fused-npair-lbp-jb": "N-pair and LBP fused",
 }
 
 
