@@ -31,7 +31,7 @@ def ablation(systems: Mapping[str, Sequence[Record]], base: str = "npair") -> pd
     for n, rs in systems.items():
         iv, g = interval(rs), paired_difference(acc[n], acc[base])
         rows.append({"system": recipe_name(n), "accuracy": iv["mean"], "low": iv["low"], "high": iv["high"],
-                     "SE": iv["se"], "AUC": float(np.mean([r.metrics["test"]["auc"] for r in rs])),
+                     "SE": iv.get("se"), "AUC": float(np.mean([r.metrics["test"]["auc"] for r in rs])),
                      "gain": g["mean"], "gain half": g["half"]})
     return pd.DataFrame(rows)
 
