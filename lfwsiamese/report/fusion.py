@@ -6,8 +6,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..experiments.fusion import base_records
 from ..records.store import Record
+from .records import by_name, channel_records, plan_records
 from .literature import CATEGORY_LEADERS, LFW_VIEW2_VERIFIED, UNRESTRICTED_LABEL_FREE
 from .stats import interval, paired_difference
 from .tables import pct, recipe_name
@@ -17,11 +17,8 @@ SYSTEMS = ("npair", "lbp-jb", "fused-npair-lbp-jb")
 
 def view2_systems(names: Sequence[str] = SYSTEMS) -> dict[str, list[Record]]:
     """Each system's ten View 2 fold records (seed 0), by fold; an error if a fold is missing."""
-    out = {n: base_records(n, "view2") for n in names}
-    short = {n: len(r) for n, r in out.items() if [x.config.data.fold for x in r] != list(range(10))}
-    if short:
-        raise ValueError(f"View 2 records incomplete (folds found): {short}; run `lfwsiamese channels`")
-    return out
+    return {n: by_name(plan_records("npair-view2"), n) if n == "npair" else channel_records(n, "view2")
+            for n in names}
 
 
 def ablation(systems: Mapping[str, Sequence[Record]], base: str = "npair") -> pd.DataFrame:
@@ -30,9 +27,8 @@ def ablation(systems: Mapping[str, Sequence[Record]], base: str = "npair") -> pd
     rows = []
     for n, rs in systems.items():
         iv, g = interval(rs), paired_difference(acc[n], acc[base])
-        rows.append({"system": recipe_name(n), "accuracy": iv["mean"], "low": iv["low"], "high": iv["high"],
-                     "SE": iv.get("se"), "AUC": float(np.mean([r.metrics["test"]["auc"] for r in rs])),
-                     "gain": g["mean"], "gain half": g["half"]})
+        rows.append({"system": recipe_name(n), "accuracy": iv["mean"], "SE": iv.get("se"), "gain": g["mean"],
+                     "AUC": float(np.mean([r.metrics["test"]["auc"] for r in rs])), "gain half": g["half"]})
     return pd.DataFrame(rows)
 
 
@@ -52,8 +48,8 @@ def cost(fused: Sequence[Record]) -> pd.DataFrame:
 
 def standing(systems: Mapping[str, Sequence[Record]]) -> pd.DataFrame:
     """Our systems among the results page's entries of our category, best first: mean and SE over the folds."""
-    page = [e for e in (*CATEGORY_LEADERS, *LFW_VIEW2_VERIFIED) if e.category == UNRESTRICTED_LABEL_FREE]
-    rows = [(e.accuracy, e.method, e.se) for e in page]
+    rows = [(e.accuracy, e.method, e.se) for e in (*CATEGORY_LEADERS, *LFW_VIEW2_VERIFIED)
+            if e.category == UNRESTRICTED_LABEL_FREE]
     rows += [(interval(v)["mean"], recipe_name(k) + " (ours)", interval(v)["se"]) for k, v in systems.items()]
     return pd.DataFrame([{"method": m, "accuracy": pct(a), "SE (points)": "not given" if se is None
                           else f"{100 * se:.1f}"} for a, m, se in sorted(rows, key=lambda r: -r[0])])

@@ -6,14 +6,14 @@ import pandas as pd
 
 from ..records.store import Record
 from .literature import REFERENCE_REPORTED, protocol_of
-from .records import by_name, plan_records
+from .records import by_name, channel_records, plan_records
 from .stats import interval, seed_interval
 from .tables import pct_interval, recipe_name
 
 #: The headline's models: (plan, validation, recipe), grouped by protocol in this order.
 HEADLINE = (("reproduction", "person", "reference"), ("restricted", None, "improved-pairs"),
-            ("improved", None, "improved"), ("npair", None, "npair"),
-            ("view2", None, "improved"), ("npair-view2", None, "npair"))
+            ("improved", None, "improved"), ("npair", None, "npair"), ("view1", None, "fused-npair-lbp-jb"),
+            ("view2", None, "improved"), ("npair-view2", None, "npair"), ("view2", None, "fused-npair-lbp-jb"))
 #: The full table adds the reference recipe's ten-seed runs of the reproduction gap.
 FULL = HEADLINE[:1] + (("gap", None, "reference-fp32"), ("gap", None, "reference-fp32-pairval")) + HEADLINE[1:]
 
@@ -22,7 +22,8 @@ def groups(rows: tuple = HEADLINE) -> dict[tuple[str, str], list[Record]]:
     """{(protocol, recipe): records} for each row; a missing record stops the chapter (`plan_records`)."""
     out = {}
     for plan, validation, name in rows:
-        recs = by_name(plan_records(plan, validation), name)
+        recs = (channel_records(name, plan) if name.startswith("fused") else  # not a training plan
+                by_name(plan_records(plan, validation), name))
         out[(protocol_of(recs[0].config), name)] = recs
     return out
 

@@ -23,11 +23,20 @@ def plan_records(plan: str, validation: str | None = None) -> list[Record]:
     found = [(c, find_record(c)) for c in cfgs]
     missing = [c.run_name for c, r in found if r is None]
     if missing:
-        raise MissingRecordsError(
-            f"plan {plan!r} has {len(missing)} of {len(cfgs)} runs missing from results/ "
-            f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); train them with "
-            f"`lfwsiamese sweep {plan}`, or every plan with `make records`, then run `make book` again")
+        raise MissingRecordsError(f"plan {plan!r} has {len(missing)} of {len(cfgs)} runs missing from results/ "
+                                  f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); train them with "
+                                  f"`lfwsiamese sweep {plan}`, or every plan with `make records`, then `make book`")
     return [r for _, r in found if validation in (None, r.config.data.validation)]
+
+
+def channel_records(name: str, protocol: str) -> list[Record]:
+    """A channel's records (`lfwsiamese channels`): View 2's ten folds (seed 0) or DevTest's seeds 1-3."""
+    from ..experiments.fusion import base_records
+    recs = [r for s in ((0,) if protocol == "view2" else (1, 2, 3)) for r in base_records(name, protocol, s)]
+    if len(recs) != (10 if protocol == "view2" else 3):
+        raise MissingRecordsError(f"{name!r} has {len(recs)} {protocol} records in results/; make them with "
+                                  "`make records` (its `lfwsiamese channels` lines), then run `make book` again")
+    return recs
 
 
 def by_name(records: Sequence[Record], name: str) -> list[Record]:
@@ -51,8 +60,3 @@ def processor_of(rec: Record) -> str:
 def processors(records: Sequence[Record]) -> str:
     """The processors of several records, each once, in a stable order ("AMD EPYC, Intel Xeon")."""
     return ", ".join(sorted({processor_of(r) for r in records})) or "none"
-
-
-def fit_minutes(records: Sequence[Record]) -> float:
-    """Training time of the records together, in minutes (the fit loop, from `metrics.json`)."""
-    return sum(r.metrics["fit_seconds"] for r in records) / 60
