@@ -99,3 +99,13 @@ def trained_record(tmp_path_factory: pytest.TempPathFactory, **train: object) ->
         results = tmp_path_factory.mktemp("results")
         rec = train_run(tiny_config(epochs=1, **train), data=str(data), results=results, progress=False)
     return rec, data, results
+
+
+def scores_right_where(right: np.ndarray, keys: dict, wrong: tuple[float, float] = (0.1, 0.9)):
+    """A scores.csv frame right exactly where `right` is 1 at the threshold 0.5: the first half same-person pairs
+    (scored 0.9 when right, wrong[0] when not), the rest different-person pairs (0.1 when right, wrong[1])."""
+    import pandas as pd
+    n = len(right)
+    labels = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
+    score = np.where(right == 1, np.where(labels == 1, 0.9, 0.1), np.where(labels == 1, *wrong))
+    return pd.DataFrame({**keys, "label": labels, "score": score})

@@ -20,6 +20,7 @@ from lfwsiamese.report import error_analysis as E  # noqa: E402
 from lfwsiamese.report import literature as L  # noqa: E402
 from lfwsiamese.report.stats import interval, paired_difference  # noqa: E402
 from lfwsiamese.report.tables import show  # noqa: E402
+from tests.synth import scores_right_where  # noqa: E402
 
 
 def _record(tmp_path, name: str, seed: int, right: np.ndarray, val: float = 0.8, **data) -> Record:
@@ -31,10 +32,8 @@ def _record(tmp_path, name: str, seed: int, right: np.ndarray, val: float = 0.8,
     path = tmp_path / f"{name}-s{seed}-f{data.get('fold', 0)}"
     path.mkdir(parents=True)
     n = len(right)
-    labels = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
-    score = np.where(right == 1, np.where(labels == 1, 0.9, 0.1), np.where(labels == 1, 0.2, 0.8))
-    pd.DataFrame({"name_a": [f"P{i}" for i in range(n)], "index_a": 1, "name_b": [f"Q{i}" for i in range(n)],
-                  "index_b": 1, "label": labels, "score": score}).to_csv(path / "scores.csv", index=False)
+    keys = {"name_a": [f"P{i}" for i in range(n)], "index_a": 1, "name_b": [f"Q{i}" for i in range(n)], "index_b": 1}
+    scores_right_where(right, keys, wrong=(0.2, 0.8)).to_csv(path / "scores.csv", index=False)
     acc = float(right.mean())
     test = {"accuracy": acc, "accuracy_at_0.5": acc, "auc": 0.9, "n_pairs": n}
     m = {"threshold": 0.5, "fit_seconds": 600.0 + 60 * seed, "test": test, "val": {"accuracy": val},

@@ -13,6 +13,7 @@ from lfwsiamese.records.store import Record
 from lfwsiamese.report import records as R
 from lfwsiamese.report import stats as S
 from lfwsiamese.report import tables as T
+from tests.synth import scores_right_where
 
 
 def _record(tmp_path, seed: int, right: np.ndarray, **data) -> Record:
@@ -23,10 +24,8 @@ def _record(tmp_path, seed: int, right: np.ndarray, **data) -> Record:
     path = tmp_path / f"{cfg.run_name}-{seed}-{data.get('fold', '')}"
     path.mkdir(parents=True)
     n = len(right)
-    labels = np.r_[np.ones(n // 2, int), np.zeros(n - n // 2, int)]
-    score = np.where(right == 1, np.where(labels == 1, 0.9, 0.1), np.where(labels == 1, 0.1, 0.9))
-    pd.DataFrame({"name_a": ["A"] * n, "index_a": range(n), "name_b": ["B"] * n, "index_b": range(n),
-                  "label": labels, "score": score}).to_csv(path / "scores.csv", index=False)
+    keys = {"name_a": ["A"] * n, "index_a": range(n), "name_b": ["B"] * n, "index_b": range(n)}
+    scores_right_where(right, keys).to_csv(path / "scores.csv", index=False)
     acc = float(right.mean())
     m = {"threshold": 0.5, "fit_seconds": 600.0,
          "test": {"accuracy": acc, "accuracy_at_0.5": acc, "n_pairs": n}}
