@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "Creating $(VENV) with $(PYTHON) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[book,test,distributed,jax]"
+	$(PY) -m pip install -q -e ".[book,test,distributed,jax,landmarks]"
 	touch $@
 
 # JupyterLab settings for this environment: open Markdown (.md, the chapters' MyST sources) with
@@ -48,14 +48,16 @@ data: install
 # Every record the book reads, trained on purpose (hours on a 2-core CPU; `make missing` lists what is left and
 # the book's "Reproducing" chapter how long each plan took): the one-shot tables of ONESHOT_PLANS first, then every
 # plan registered in lfwsiamese/runs/plans.py (`lfwsiamese sweep all`, so plans added later are included), then the
-# hand-crafted LBP + Joint Bayesian channel and its fusion with the N-pair model on View 2 and on DevTest's three
-# seeds (`lfwsiamese channels`).
+# hand-crafted LBP + Joint Bayesian channels (at fixed points, then at each face's dlib landmarks) and their fusion
+# with the N-pair model on View 2 and on DevTest's three seeds (`lfwsiamese channels`).
 # Finished records are skipped, an interrupted one resumes. `make book` never runs this.
 records: data
 	for plan in $(ONESHOT_PLANS); do $(BIN)/lfwsiamese sweep $$plan --oneshot || exit 1; done
 	$(BIN)/lfwsiamese sweep all
 	$(BIN)/lfwsiamese channels --protocol view2
 	for s in 1 2 3; do $(BIN)/lfwsiamese channels --protocol view1 --base npair --seed $$s --name fused-npair-lbp-jb || exit 1; done
+	$(BIN)/lfwsiamese channels --protocol view2 --channels lbp-lm-jb
+	for s in 1 2 3; do $(BIN)/lfwsiamese channels --protocol view1 --base npair --seed $$s --channels lbp-lm-jb --name fused-npair-lbp-lm-jb || exit 1; done
 
 # The records that plans need and results/ does not hold (nothing is trained).
 missing: install

@@ -135,3 +135,57 @@ def test_subset_search_tries_every_subset_and_drops_noise():
     val = {"a": rng.normal(y * 1.5), "b": rng.normal(y * 1.5), "noise": rng.normal(size=len(y))}
     chosen, tried = fusion.choose_subset(val, y)
     assert len(tried) == 7 and {"a", "b"} <= set(chosen)
+
+
+def test_lbp_at_per_image_points_is_mirror_invariant_through_the_point_pairs():
+    from lfwsiamese.data.landmarks import MIRROR
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (250, 250)).astype(np.uint8)
+    pts = np.array(POINTS, np.float32) + rng.uniform(-6, 6, (18, 2)).astype(np.float32)  # not symmetric
+    spec = LbpSpec(landmarks=True)
+    f = lbp_features(img, spec, pts)
+    # the mirror image's landmarks: each point mirrored, left and right swapped
+    mirrored = np.column_stack([249 - pts[list(MIRROR), 0], pts[list(MIRROR), 1]])
+    assert np.allclose(f, lbp_features(img[:, ::-1], spec, mirrored), atol=1e-6)
+    assert not np.allclose(f, lbp_features(img, spec), atol=1e-3)  # the points are used
+    assert sorted(MIRROR) == list(range(18)) and all(MIRROR[MIRROR[i]] == i for i in range(18))
+
+
+def test_points_of_maps_dlib_landmarks_to_the_fixed_points_order():
+    from lfwsiamese.data.landmarks import points_of
+    lm = np.zeros((68, 2), np.float32)
+    lm[:, 0] = np.arange(68)
+    p = points_of(lm)
+    assert p.shape == (18, 2) and p[0, 0] == np.mean(range(36, 42)) and p[1, 0] == np.mean(range(42, 48))
+    assert p[2:, 0].tolist() == [36, 45, 39, 42, 17, 26, 21, 22, 27, 30, 31, 35, 48, 54, 51, 57]
+
+
+def test_a_missing_landmark_model_names_the_extra_to_install(monkeypatch):
+    from lfwsiamese.data import landmarks
+    monkeypatch.setattr(landmarks.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(landmarks.LandmarkModelMissingError, match=r"lfwsiamese\[landmarks\]"):
+        landmarks.model_file()
+
+
+def test_an_unknown_channel_is_refused_with_the_choices(capsys):
+    from lfwsiamese.cli import main
+    assert main(["channels", "--protocol", "view1", "--channels", "lbp-xx"]) == 2
+    err = capsys.readouterr().err
+    assert "lbp-xx" in err and "lbp-lm-jb" in err
+
+
+@pytest.mark.realdata
+def test_dlib_landmarks_of_lfwa_faces_lie_near_the_fixed_points(real_data):
+    from PIL import Image
+    from lfwsiamese.data.check import list_images
+    from lfwsiamese.data.landmarks import Landmarker, points_of
+    from lfwsiamese.data.paths import images_dir
+    lm = Landmarker()
+    rels = list_images(real_data)[::1500]
+    found, dist = [], []
+    for r in rels:
+        img = np.asarray(Image.open(images_dir(real_data) / r).convert("L"))
+        pts, f = lm.lfwa_points(img)
+        found.append(f)
+        dist.append(np.linalg.norm(points_of(pts) - np.array(POINTS), axis=1).mean())
+    assert len(rels) >= 8 and np.mean(found) > 0.8 and np.median(dist) < 8  # LFW-a is aligned: a few pixels off

@@ -15,7 +15,12 @@ def add_channels_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--base", default="npair",
                    help="view2: the recipe whose fold records are fused with the channel (default: npair); view1: "
                         "comma-separated recipes or patterns (npair-region-*) whose seed's records are fused with it")
-    c.add_argument("--name", default="", help="view1: the fused record's name (default: fused-<n>-channels-lbp-jb)")
+    c.add_argument("--channels", default="lbp-jb",
+                   help="comma-separated hand-crafted channels: lbp-jb (fixed points), lbp-lm-jb (each image's dlib "
+                        "landmarks; needs the landmarks extra) (default: lbp-jb)")
+    c.add_argument("--name", default="",
+                   help="the fused record's name; with it the channel subset is chosen on validation pairs (view1: "
+                        "default fused-<n>-channels-lbp-jb; view2: default fused-<base>-<channel>, no search)")
     c.add_argument("--seed", type=int, default=0, help="seed of the base records (default: 0)")
     c.add_argument("--folds", default="", help="comma-separated View 2 folds (default: every fold with a base record)")
     c.add_argument("--workers", type=int, default=1, help="processes computing the features the first time (default 1)")
@@ -27,8 +32,8 @@ def cmd_channels(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..errors import LfwSiameseError
-    from ..experiments.fusion import base_records, run_fold
-    from ..experiments.lbp import load_features
+    from ..experiments.fusion import base_records, fuse_records, lbp_record, run_fold
+    _channel_names(args)  # a bad --channels fails before any work
     if args.protocol == "view1":
         return _view1(args)
     bases = base_records(args.base, args.protocol, args.seed, args.results)
@@ -38,14 +43,45 @@ def cmd_channels(args: argparse.Namespace) -> int:
     if not bases:
         raise LfwSiameseError(f"no complete {args.protocol} record of recipe {args.base!r} seed {args.seed}; train it "
                               f"first (`lfwsiamese evaluate --protocol view2 --config {args.base}`)")
-    feats = load_features(args.data, workers=args.workers, progress=not args.quiet)
-    print(f"features: {feats.array.shape[1]} dims, {feats.seconds_per_image * 1000:.1f} ms per image", file=sys.stderr)
+    feats = _features(args)
     for b in tqdm(bases, desc="folds", unit="fold", disable=args.quiet):
-        lbp, fused = run_fold(b, feats, args.data, args.results)
-        print(f"fold {b.config.data.fold}: {b.config.name} {b.metrics['test']['accuracy']:.4f}  "
-              f"lbp-jb {lbp.metrics['test']['accuracy']:.4f}  fused {fused.metrics['test']['accuracy']:.4f}  "
-              f"({lbp.path.name}, {fused.path.name})")
+        if not args.name and len(feats) == 1:
+            (ch, f), = feats.items()
+            lbp, fused = run_fold(b, f, args.data, args.results, ch)
+            print(f"fold {b.config.data.fold}: {b.config.name} {b.metrics['test']['accuracy']:.4f}  "
+                  f"{ch} {lbp.metrics['test']['accuracy']:.4f}  fused {fused.metrics['test']['accuracy']:.4f}  "
+                  f"({lbp.path.name}, {fused.path.name})")
+            continue
+        chans = [lbp_record(b, f, args.data, args.results, ch) for ch, f in feats.items()]
+        fused = fuse_records(args.name or f"fused-{b.config.name}-{len(chans)}-channels", [b] + chans, search=True,
+                             results=args.results, data_dir=args.data)
+        print(f"fold {b.config.data.fold}: " + "  ".join(f"{r.config.name} {r.metrics['test']['accuracy']:.4f}"
+                                                         for r in [b, *chans, fused])
+              + f"  (chosen on validation: {', '.join(fused.metrics['fusion']['channels'])})")
     return 0
+
+
+def _channel_names(args: argparse.Namespace) -> list[str]:
+    from ..errors import ConfigError
+    from ..experiments.fusion import CHANNELS
+    names = [c.strip() for c in args.channels.split(",") if c.strip()]
+    bad = [c for c in names if c not in CHANNELS]
+    if bad or not names:
+        raise ConfigError(f"--channels {args.channels!r}: unknown channel {bad[0] if bad else '(none)'}; "
+                          f"choose among {', '.join(CHANNELS)}")
+    return names
+
+
+def _features(args: argparse.Namespace) -> dict:
+    """Each asked channel's features (computed and cached the first time), by channel name."""
+    from ..experiments.lbp import LbpSpec, load_features
+    out = {}
+    for c in _channel_names(args):
+        out[c] = load_features(args.data, LbpSpec(landmarks=c == "lbp-lm-jb"), workers=args.workers,
+                               progress=not args.quiet)
+        print(f"{c} features: {out[c].array.shape[1]} dims, {out[c].seconds_per_image * 1000:.1f} ms per image",
+              file=sys.stderr)
+    return out
 
 
 def _view1(args: argparse.Namespace) -> int:
@@ -55,19 +91,17 @@ def _view1(args: argparse.Namespace) -> int:
 
     from ..errors import LfwSiameseError
     from ..experiments.fusion import base_records, fuse_records, lbp_record
-    from ..experiments.lbp import load_features
     from ..records.store import results_dir
     names = sorted({json.loads(p.read_text())["name"] for p in (results_dir(args.results) / "runs").glob("*/config.json")})
     want = [n for pat in args.base.split(",") for n in names if fnmatch.fnmatchcase(n, pat.strip())]
     bases = [r for n in want for r in base_records(n, "view1", args.seed, args.results)]
     if not bases:
         raise LfwSiameseError(f"no complete view1 record matches {args.base!r} with seed {args.seed}")
-    feats = load_features(args.data, workers=args.workers, progress=not args.quiet)
-    lbp = lbp_record(bases[0], feats, args.data, args.results)
-    fused = fuse_records(args.name or f"fused-{len(bases)}-channels-lbp-jb", bases + [lbp], search=True,
+    chans = [lbp_record(bases[0], f, args.data, args.results, ch) for ch, f in _features(args).items()]
+    fused = fuse_records(args.name or f"fused-{len(bases)}-channels-lbp-jb", bases + chans, search=True,
                          results=args.results, data_dir=args.data)
     f = fused.metrics["fusion"]
-    for r in bases + [lbp, fused]:
+    for r in bases + chans + [fused]:
         print(f"{r.config.name:28s} val {r.metrics['val']['accuracy']:.4f}  test {r.metrics['test']['accuracy']:.4f}  "
               f"AUC {r.metrics['test']['auc']:.4f}  {r.path.name}")
     print(f"chosen on validation among {f['candidates_tried']} subsets: {', '.join(f['channels'])}")

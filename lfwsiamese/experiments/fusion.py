@@ -178,24 +178,34 @@ def _write(cfg: ExperimentConfig, metrics: dict[str, Any], history: pd.DataFrame
                                          env_now()))
 
 
-def channel_configs(base: ExperimentConfig) -> tuple[ExperimentConfig, ExperimentConfig]:
-    """The configs (record names) of the LBP-JB channel and of its fusion with `base`, a trained record's config."""
+#: The hand-crafted channels: record name -> what its features are (lbp.LbpSpec.landmarks: False, True).
+CHANNELS = {"lbp-jb": "multi-scale uniform LBP at 18 fixed points",
+            "lbp-lm-jb": "multi-scale uniform LBP at 18 points of each image's dlib landmarks"}
+
+
+def is_channel(name: str) -> bool:
+    """Whether a record is a hand-crafted channel (its scores are JB log-likelihood ratios, not probabilities)."""
+    return name in CHANNELS
+
+
+def channel_configs(base: ExperimentConfig, channel: str = "lbp-jb") -> tuple[ExperimentConfig, ExperimentConfig]:
+    """The configs (record names) of a hand-crafted channel and of its fusion with `base`, a trained record's."""
     data = replace(base.data, crop=(), size=250, augment="", pixel_scale=1.0)  # LBP reads the whole frame
-    lbp = ExperimentConfig(name="lbp-jb", seed=base.seed, data=data, model=ModelConfig(), train=TrainConfig())
-    return lbp, replace(base, name=f"fused-{base.name}-lbp-jb")
+    lbp = ExperimentConfig(name=channel, seed=base.seed, data=data, model=ModelConfig(), train=TrainConfig())
+    return lbp, replace(base, name=f"fused-{base.name}-{channel}")
 
 
 def lbp_record(base: Record, feats: LbpFeatures, data_dir: str | os.PathLike | None = None,
-               results: str | os.PathLike | None = None) -> Record:
-    """The LBP-JB channel's record on `base`'s split (same training, validation and test people), made if missing."""
-    cfg = channel_configs(base.config)[0]
+               results: str | os.PathLike | None = None, channel: str = "lbp-jb") -> Record:
+    """A channel's record on `base`'s split (same training, validation and test people), made if missing."""
+    cfg = channel_configs(base.config, channel)[0]
     rec = find_record(cfg, results)
     if rec is not None:
         return rec
     split, test_pairs = fold_split(base.config.data, base.config.seed, data_dir)
     check_same_split(base, split, test_pairs)
     ch = lbp_jb_channel(feats, split, split.val, test_pairs, base.config.seed)
-    extra = {"channel": {"features": "multi-scale uniform LBP at 18 fixed points", "dims": int(feats.array.shape[1]),
+    extra = {"channel": {"features": CHANNELS[channel], "dims": int(feats.array.shape[1]),
                          "pca_dims": ch["pca_dims"], "pca_sample": PCA_SAMPLE, "pca_candidates": ch["candidates"],
                          "pca_chosen_on": "validation pairs (AUC)"},
              "cost_seconds": {"features": ch["features_seconds"], **ch["seconds"]}}
@@ -207,7 +217,7 @@ def lbp_record(base: Record, feats: LbpFeatures, data_dir: str | os.PathLike | N
 def _channel_scores(rec: Record) -> tuple[np.ndarray, np.ndarray]:
     """A record's (val, test) scores as fusion inputs: a network's probabilities as log-odds, JB's LLR as is."""
     v, t = rec.val_scores["score"].to_numpy(), rec.scores["score"].to_numpy()
-    return (v, t) if rec.config.name == "lbp-jb" else (_logit(v), _logit(t))
+    return (v, t) if is_channel(rec.config.name) else (_logit(v), _logit(t))
 
 
 def subsets(names: Sequence[str]) -> list[tuple[str, ...]]:
@@ -257,8 +267,8 @@ def fuse_records(name: str, records: Sequence[Record], search: bool = False,
                         "search": tried, "chosen_on": "5-fold cross-validated AUC on validation pairs" if search
                         else "fixed: every channel"},
              "sources": [r.path.name for r in records], "cost_seconds": cost}
-    if "lbp-jb" in scores:
-        extra["channel"] = next(r for r in records if r.config.name == "lbp-jb").metrics["channel"]
+    if any(is_channel(n) for n in scores):
+        extra["channel"] = next(r for r in records if is_channel(r.config.name)).metrics["channel"]
     fit_s = sum(r.metrics["fit_seconds"] for r in records) + fuse_s
     return _write(cfg, _metrics(split.val, fv, test_pairs, ft, split, fit_s, extra),
                   pd.DataFrame([{"channel": c, "weight": v} for c, v in zip(w["channels"], w["weights"])]),
@@ -266,10 +276,11 @@ def fuse_records(name: str, records: Sequence[Record], search: bool = False,
 
 
 def run_fold(base: Record, feats: LbpFeatures, data_dir: str | os.PathLike | None = None,
-             results: str | os.PathLike | None = None) -> tuple[Record, Record]:
+             results: str | os.PathLike | None = None, channel: str = "lbp-jb") -> tuple[Record, Record]:
     """Both records of one fold (the channel alone, and fused with `base`); finished ones are read, not redone."""
-    lbp = lbp_record(base, feats, data_dir, results)
-    return lbp, fuse_records(channel_configs(base.config)[1].name, [base, lbp], results=results, data_dir=data_dir)
+    lbp = lbp_record(base, feats, data_dir, results, channel)
+    return lbp, fuse_records(channel_configs(base.config, channel)[1].name, [base, lbp], results=results,
+                             data_dir=data_dir)
 
 
 def base_records(name: str, protocol: str = "view2", seed: int = 0,

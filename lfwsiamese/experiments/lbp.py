@@ -12,11 +12,13 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..data.check import list_images
+from ..data.landmarks import MIRROR, points_of
 from ..data.images import load_image, Preprocess
 from ..data.paths import FRAME, cache_dir, images_dir, require_data_dir
 from ..files import atomic_save_npy, atomic_write_json
@@ -32,6 +34,7 @@ POINTS: tuple[tuple[int, int], ...] = (
 N_BINS = 59  # 'nri_uniform' codes of P=8
 
 
+
 @dataclass(frozen=True)
 class LbpSpec:
     """What the features are; its key names the cache file."""
@@ -41,6 +44,7 @@ class LbpSpec:
     grid: int = 4
     cell: int = 10
     mirror: bool = True
+    landmarks: bool = False  # each image's own points (dlib, `LANDMARK_POINTS`) instead of the fixed `points`
 
     @property
     def dims(self) -> int:
@@ -51,11 +55,13 @@ class LbpSpec:
         return hashlib.sha256(repr(self).encode()).hexdigest()[:12]
 
 
-def _cells(spec: LbpSpec, scale: float, side: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+def _cells(spec: LbpSpec, scale: float, side: int, points: Any = None
+           ) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The crop box (with 1 px for the LBP radius) and, per cell, the flat indices of its pixels in the crop."""
     half = spec.grid * spec.cell // 2
     tl = [(min(max(int(round(x * scale)) - half, 1), side - 2 * half - 1),
-           min(max(int(round(y * scale)) - half, 1), side - 2 * half - 1)) for x, y in spec.points]
+           min(max(int(round(y * scale)) - half, 1), side - 2 * half - 1))
+          for x, y in (spec.points if points is None else points)]
     x0, y0 = min(t[0] for t in tl) - 1, min(t[1] for t in tl) - 1
     x1, y1 = max(t[0] for t in tl) + 2 * half + 1, max(t[1] for t in tl) + 2 * half + 1
     w = x1 - x0
@@ -68,20 +74,24 @@ def _cells(spec: LbpSpec, scale: float, side: int) -> tuple[tuple[int, int, int,
     return (x0, y0, x1, y1), np.stack(idx)
 
 
-def lbp_features(img: np.ndarray, spec: LbpSpec = LbpSpec()) -> np.ndarray:
-    """One aligned 250x250 uint8 face -> its (spec.dims,) float32 feature vector."""
+def lbp_features(img: np.ndarray, spec: LbpSpec = LbpSpec(), points: np.ndarray | None = None) -> np.ndarray:
+    """One aligned 250x250 uint8 face -> its (spec.dims,) float32 feature vector; `points`: its own 18 points
+    (`points_of`), in place of the fixed ones."""
     from skimage.feature import local_binary_pattern
     pil = Image.fromarray(np.asarray(img, np.uint8))
     out = []
     for s in spec.scales:
         side = int(round(FRAME * s))
         im = np.asarray(pil.resize((side, side), Image.BILINEAR) if side != FRAME else pil)
-        box, idx = _cells(spec, s, side)
-        n_cells = idx.shape[0]
+        n_cells = len(spec.points) * spec.grid * spec.grid
         offs = (np.arange(n_cells) * N_BINS)[:, None]
         hist = np.zeros(n_cells * N_BINS)
         views = [im, im[:, ::-1]] if spec.mirror else [im]
-        for v in views:
+        for k, v in enumerate(views):
+            # the mirror's point i is the mirror image of point MIRROR[i], so its cells land in the same bins
+            pts = None if points is None else points if k == 0 else \
+                np.column_stack([FRAME - 1 - points[list(MIRROR), 0], points[list(MIRROR), 1]])
+            box, idx = _cells(spec, s, side, pts)
             crop = np.ascontiguousarray(v[box[1]:box[3], box[0]:box[2]])
             codes = local_binary_pattern(crop, 8, 1, "nri_uniform").astype(np.int64).ravel()
             hist += np.bincount((codes[idx] + offs).ravel(), minlength=n_cells * N_BINS)
@@ -89,10 +99,12 @@ def lbp_features(img: np.ndarray, spec: LbpSpec = LbpSpec()) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def _chunk(args: tuple[str, list[str], LbpSpec]) -> np.ndarray:
-    root, rels, spec = args
+def _chunk(args: tuple[str, list[str], LbpSpec, np.ndarray | None]) -> np.ndarray:
+    root, rels, spec, lms = args
     pre = Preprocess((), FRAME)
-    return np.stack([lbp_features(load_image(Path(root) / r, pre, warn=False), spec) for r in rels]).astype(np.float16)
+    return np.stack([lbp_features(load_image(Path(root) / r, pre, warn=False), spec,
+                                  None if lms is None else points_of(lms[i]))
+                     for i, r in enumerate(rels)]).astype(np.float16)
 
 
 def _cpu_seconds() -> float:
@@ -130,11 +142,16 @@ def load_features(data: str | os.PathLike | None = None, spec: LbpSpec = LbpSpec
         arr = np.load(cfile, mmap_mode="r")
         if arr.shape == (len(paths), spec.dims):
             return LbpFeatures(paths, arr, json.loads(meta.read_text())["seconds_per_image"])
+    t0 = _cpu_seconds()  # landmarks included: they are part of the feature's cost
+    lms = None
+    if spec.landmarks:
+        from ..data.landmarks import load_landmarks
+        lms = load_landmarks(data, workers=workers, progress=progress)[1]
     chunks = [paths[i:i + 128] for i in range(0, len(paths), 128)]
     parts: list[np.ndarray] = []
     bar = tqdm(total=len(paths), desc="LBP features", unit="img", disable=not progress)
-    t0 = _cpu_seconds()
-    jobs = [(str(root), c, spec) for c in chunks]
+    jobs = [(str(root), c, spec, None if lms is None else lms[i * 128:i * 128 + len(c)])
+            for i, c in enumerate(chunks)]
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
             for part in ex.map(_chunk, jobs):

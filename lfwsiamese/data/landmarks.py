@@ -1,0 +1,157 @@
+"""68 facial landmarks per image from dlib's shape predictor (the `landmarks` extra: dlib-bin, face_recognition_models).
+
+Both packages come from PyPI with their model files inside, so nothing is downloaded at run time. dlib's 68-point
+model was trained on the iBUG 300-W annotations (points, no identities), so LFW's label-free outside-data category
+still applies; its licence allows research use only. On LFW-a the face is looked for with dlib's HOG detector;
+where none is found the fixed box `FALLBACK_BOX` (the median detected box on LFW-a) starts the shape predictor.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+#: Median dlib HOG box (left, top, right, bottom) on 102 LFW-a images (every 130th file); used where none is found.
+FALLBACK_BOX = (77, 89, 181, 192)
+#: 18 points from dlib's 68 landmarks (an int: that landmark; a tuple: the mean of those), in the order of
+#: experiments.lbp.POINTS (fixed points of LFW-a's frame): eye centres, outer and inner eye corners, brow ends,
+#: nose bridge, tip and wings, mouth corners, upper and lower lip.
+LANDMARK_POINTS: tuple[int | tuple[int, ...], ...] = (
+    tuple(range(36, 42)), tuple(range(42, 48)), 36, 45, 39, 42, 17, 26, 21, 22, 27, 30, 31, 35, 48, 54, 51, 57)
+#: Each point's mirror image in that list (left and right swap; the midline points stay).
+MIRROR = (1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 10, 11, 13, 12, 15, 14, 16, 17)
+#: Median of those 18 points on LFW-a, the predictor started from FALLBACK_BOX as the verifier starts it
+#: (`measure_template`: 600 images of peopleDevTrain people, seed 0; no DevTest person is used). Median distance of
+#: an image's points to these: 3.0 px.
+TEMPLATE: tuple[tuple[float, float], ...] = (
+    (103.7, 114.5), (146.8, 113.5), (95.0, 115.0), (155.0, 113.0), (112.0, 115.0), (138.0, 115.0),
+    (85.0, 107.0), (165.5, 105.0), (116.5, 103.0), (133.0, 102.0), (125.0, 112.0), (125.0, 138.0),
+    (116.0, 144.0), (135.0, 143.0), (107.0, 161.0), (146.0, 160.0), (126.0, 157.0), (126.0, 171.0))
+INSTALL_HINT = "pip install 'lfwsiamese[landmarks]' (dlib-bin and face_recognition_models, from PyPI)"
+
+
+def points_of(landmarks68: np.ndarray) -> np.ndarray:
+    """The 18 descriptor points (x, y) of one face's 68 dlib landmarks."""
+    return np.array([landmarks68[list(i)].mean(0) if isinstance(i, tuple) else landmarks68[i]
+                     for i in LANDMARK_POINTS], np.float32)
+
+
+class LandmarkModelMissingError(DataError):
+    """dlib or its shape-predictor model is not installed."""
+
+
+def model_file(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
+    """The model file inside face_recognition_models, found without importing it (its __init__ needs
+    pkg_resources, which new setuptools no longer has)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise LandmarkModelMissingError(f"the landmark model is not installed; {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    if not path.is_file():
+        raise LandmarkModelMissingError(f"{path} is missing from face_recognition_models; reinstall: {INSTALL_HINT}")
+    return path
+
+
+class Landmarker:
+    """dlib's HOG face detector and 68-point shape predictor, loaded once (each process its own: dlib objects
+    do not pickle)."""
+
+    def __init__(self) -> None:
+        try:
+            import dlib
+        except ImportError as e:
+            raise LandmarkModelMissingError(f"dlib is not installed; {INSTALL_HINT}") from e
+        self._dlib = dlib
+        self.detector = dlib.get_frontal_face_detector()
+        self.predictor = dlib.shape_predictor(str(model_file()))
+
+    def fallback_box(self) -> Any:
+        return self._dlib.rectangle(*FALLBACK_BOX)
+
+    def box(self, gray: np.ndarray, upsample: int = 0) -> Any | None:
+        """The detected face nearest the image centre, or None."""
+        found = self.detector(np.ascontiguousarray(gray, np.uint8), upsample)
+        if not len(found):
+            return None
+        h, w = gray.shape[:2]
+        return min(found, key=lambda r: (r.center().x - w / 2) ** 2 + (r.center().y - h / 2) ** 2)
+
+    def points(self, gray: np.ndarray, box: Any | None = None) -> np.ndarray:
+        """(68, 2) float32 (x, y) landmarks in the box (dlib.rectangle) given, else the detected or fallback one."""
+        img = np.ascontiguousarray(gray, np.uint8)
+        box = box or self.box(img) or self.fallback_box()
+        shape = self.predictor(img, box)
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+
+    def lfwa_points(self, gray: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Landmarks of one aligned LFW-a face, and whether the detector found it (else the fallback box was used)."""
+        box = self.box(gray)
+        return self.points(gray, box or self.fallback_box()), box is not None
+
+
+def measure_template(data: str | os.PathLike | None = None, n: int = 600, seed: int = 0) -> np.ndarray:
+    """The median 18 points (`TEMPLATE`) of one image each of `n` peopleDevTrain people drawn with `seed`."""
+    from PIL import Image
+
+    from . import protocols as P
+    from .paths import images_dir, require_data_dir, splits_dir
+    d = require_data_dir(data)
+    people = [nc for s in P.load_people("peopleDevTrain.txt", splits_dir(d)) for nc in s.counts]
+    rng = np.random.default_rng(seed)
+    lm, pts = Landmarker(), []
+    for i in rng.permutation(len(people))[:n]:
+        name, count = people[i]
+        img = Image.open(images_dir(d) / name / f"{name}_{rng.integers(1, count + 1):04d}.jpg").convert("L")
+        pts.append(points_of(lm.points(np.asarray(img), lm.fallback_box())))
+    return np.median(np.array(pts), 0)
+
+
+def _chunk(args: tuple[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    from .images import Preprocess, load_image
+    from .paths import FRAME
+    root, rels = args
+    lm, pre = Landmarker(), Preprocess((), FRAME)
+    out = [lm.lfwa_points(load_image(Path(root) / r, pre, warn=False)) for r in rels]
+    return np.stack([p for p, _ in out]), np.array([f for _, f in out])
+
+
+def load_landmarks(data: str | os.PathLike | None = None, workers: int = 1, progress: bool = True
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(relpaths, (n, 68, 2) landmarks, found-by-the-detector flags) of every LFW-a image, cached after the first
+    call in $LFWSIAMESE_CACHE (about 11 ms an image on one core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    from ..files import atomic_save_npy
+    from .check import list_images
+    from .paths import cache_dir, images_dir, require_data_dir
+    root = images_dir(require_data_dir(data))
+    paths = list_images(require_data_dir(data))
+    tag = hashlib.sha256(("\n".join(paths) + str(root.resolve())).encode()).hexdigest()[:8]
+    cfile, ffile = cache_dir() / f"landmarks68-{tag}.npy", cache_dir() / f"landmarks68-{tag}-found.npy"
+    if cfile.is_file() and ffile.is_file():
+        return paths, np.load(cfile), np.load(ffile)
+    Landmarker()  # fail here, with the install hint, rather than in a worker
+    jobs = [(str(root), paths[i:i + 256]) for i in range(0, len(paths), 256)]
+    parts = []
+    with tqdm(total=len(paths), desc="landmarks", unit="img", disable=not progress) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as ex:
+                for part in ex.map(_chunk, jobs):
+                    parts.append(part)
+                    bar.update(len(part[1]))
+        else:
+            for j in jobs:
+                parts.append(_chunk(j))
+                bar.update(len(parts[-1][1]))
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    atomic_save_npy(ffile, np.concatenate([f for _, f in parts]))
+    atomic_save_npy(cfile, np.concatenate([p for p, _ in parts]))
+    return paths, np.load(cfile), np.load(ffile)
