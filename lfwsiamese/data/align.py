@@ -68,7 +68,8 @@ class Aligned:
     transform: np.ndarray
     eyes: np.ndarray
     n_faces: int  # the face used plus every other face a second cascade confirms
-    method: str  # "eyes" (box and symmetry refined by the eyes) or "box" (eyes not found: box and symmetry)
+    method: str  # "landmarks" (then refined by dlib's points), "eyes" (box and symmetry refined by the eyes) or
+    # "box" (eyes not found: box and symmetry)
     face: Face | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +77,7 @@ class Aligned:
         them (`method` "eyes"; None otherwise)."""
         f = self.face
         return {"box": [round(v, 1) for v in f.box] if f else None, "angle": f.angle if f else None,
-                "eyes": [[round(float(v), 1) for v in e] for e in self.eyes] if self.method == "eyes" else None,
+                "eyes": [[round(float(v), 1) for v in e] for e in self.eyes] if self.method in ("eyes", "landmarks") else None,
                 "n_faces": self.n_faces, "method": self.method}
 
 
@@ -226,6 +227,37 @@ def _refine(frame: np.ndarray) -> np.ndarray | None:
     return similarity(math.sqrt(scale), ang, (eyes.mean(0) + box_c) / 2, (canon.mean(0) + box_c) / 2)
 
 
+_landmarker_lock = threading.Lock()
+_landmarker: list[Any] = []  # [Landmarker] once loaded, [None] where dlib or its model is not installed
+
+
+def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> np.ndarray | None:
+    """A correction (frame -> frame) that maps the face's 18 landmark points onto LFW-a's median ones (dlib's
+    68-point model, if the `landmarks` extra is installed), refused when implausible; None otherwise.
+
+    One predictor, used under a lock: its model is 100 MB, and a call costs about 3 ms."""
+    from .landmarks import TEMPLATE, LandmarkModelMissingError, Landmarker, points_of
+    with _landmarker_lock:
+        if not _landmarker:
+            try:
+                _landmarker.append(Landmarker())
+            except LandmarkModelMissingError:
+                _landmarker.append(None)
+        lm = _landmarker[0]
+        if lm is None:
+            return None
+        pts = points_of(lm.points(frame, lm.fallback_box()))
+    # least squares over the 18 points, robust to a few bad ones (least median of squares)
+    m, _ = _cv2().estimateAffinePartial2D(pts, np.array(TEMPLATE, np.float32), method=_cv2().LMEDS)
+    if m is None:
+        return None
+    scale = math.hypot(m[0, 0], m[1, 0])
+    ang = math.degrees(math.atan2(m[1, 0], m[0, 0]))
+    if abs(ang) > max_angle or not 0.7 < scale < 1.4:
+        return None
+    return m
+
+
 def _warp(gray: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Resample into the 250x250 frame; large shrinking goes through pyramid halvings first (no aliasing)."""
     cv2 = _cv2()
@@ -237,8 +269,9 @@ def _warp(gray: np.ndarray, m: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(gray, m, (FRAME, FRAME), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True) -> Aligned:
-    """Detect the face (the largest, with a warning if there are several) and map it onto LFW-a's frame."""
+def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True, landmarks: bool = False) -> Aligned:
+    """Detect the face (the largest, with a warning if there are several) and map it onto LFW-a's frame;
+    `landmarks`: then move its landmark points onto LFW-a's (needs the `landmarks` extra; skipped without it)."""
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     if gray.ndim != 2 or min(gray.shape) < 24:
         raise FaceNotFoundError(f"{source}: no face found (image {gray.shape[::-1]} is too small to hold one)")
@@ -257,6 +290,10 @@ def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True) -> 
     fix = _refine(_warp(gray, m))
     if fix is not None:
         m, method = compose(fix, m), "eyes"
+    if landmarks:
+        fix = _landmark_fix(_warp(gray, m))
+        if fix is not None:
+            m, method = compose(fix, m), "landmarks"
     return Aligned(_warp(gray, m), m, apply(invert(m), CANONICAL_EYES), n_faces, method, face)
 
 
