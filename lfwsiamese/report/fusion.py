@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 
 from ..records.store import Record
-from .records import by_name, channel_records, plan_records
 from .literature import CATEGORY_LEADERS, LFW_VIEW2_VERIFIED, UNRESTRICTED_LABEL_FREE
+from .records import by_name, channel_records, plan_records
 from .stats import interval, paired_difference
 from .tables import pct, recipe_name
 
-SYSTEMS = ("npair", "lbp-jb", "fused-npair-lbp-jb")
+SYSTEMS = ("npair", "lbp-jb", "lbp-lm-jb", "fused-npair-lbp-jb", "fused-npair-lbp-lm-jb")
 
 
 def view2_systems(names: Sequence[str] = SYSTEMS) -> dict[str, list[Record]]:
@@ -24,12 +24,10 @@ def view2_systems(names: Sequence[str] = SYSTEMS) -> dict[str, list[Record]]:
 def ablation(systems: Mapping[str, Sequence[Record]], base: str = "npair") -> pd.DataFrame:
     """Per system: mean test accuracy with its 95% interval over folds, mean AUC, paired gain over `base`."""
     acc = {n: [r.metrics["test"]["accuracy"] for r in rs] for n, rs in systems.items()}
-    rows = []
-    for n, rs in systems.items():
-        iv, g = interval(rs), paired_difference(acc[n], acc[base])
-        rows.append({"system": recipe_name(n), "accuracy": iv["mean"], "SE": iv.get("se"), "gain": g["mean"],
-                     "AUC": float(np.mean([r.metrics["test"]["auc"] for r in rs])), "gain half": g["half"]})
-    return pd.DataFrame(rows)
+    rows = [(n, interval(rs), paired_difference(acc[n], acc[base])) for n, rs in systems.items()]
+    return pd.DataFrame([{"system": recipe_name(n), "accuracy": iv["mean"], "SE": iv.get("se"), "gain": g["mean"],
+                          "AUC": float(np.mean([r.metrics["test"]["auc"] for r in systems[n]])), "gain half": g["half"]}
+                         for n, iv, g in rows])
 
 
 def weights(fused: Sequence[Record]) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from .tables import pct_interval, recipe_name
 
 #: The headline's models: (plan, validation, recipe), grouped by protocol in this order.
 HEADLINE = (("reproduction", "person", "reference"), ("restricted", None, "improved-pairs"),
-            ("improved", None, "improved"), ("npair", None, "npair"), ("view1", None, "fused-npair-lbp-jb"),
-            ("view2", None, "improved"), ("npair-view2", None, "npair"), ("view2", None, "fused-npair-lbp-jb"))
+            ("improved", None, "improved"), ("npair", None, "npair"), ("view1", None, "fused-npair-lbp-lm-jb"),
+            ("view2", None, "improved"), ("npair-view2", None, "npair"), ("view2", None, "fused-npair-lbp-lm-jb"))
 #: The full table adds the reference recipe's ten-seed runs of the reproduction gap.
 FULL = HEADLINE[:1] + (("gap", None, "reference-fp32"), ("gap", None, "reference-fp32-pairval")) + HEADLINE[1:]
 

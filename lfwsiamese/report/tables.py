@@ -17,6 +17,8 @@ RECIPE_NAMES: dict[str, str] = {
     "npair": "N-pair model",
     "lbp-jb": "LBP + Joint Bayesian",
     "fused-npair-lbp-jb": "N-pair and LBP fused",
+    "lbp-lm-jb": "LBP at landmarks + Joint Bayesian",
+    "fused-npair-lbp-lm-jb": "N-pair and LBP at landmarks fused",
 }
 
 

@@ -243,7 +243,6 @@ def plan_smoke() -> list[ExperimentConfig]:
     return [get_config(SMOKE, seed=s) for s in (0, 1)]
 
 
-#: Plans that are not the book's: not in `sweep all`, never read by a chapter.
 #: Plans not (yet) read by the book: `sweep all` and the Reproducing chapter leave them out. "regions-view2" joins
 #: PLANS when its ten folds are recorded and a chapter reads them.
 EXTRA_PLANS: dict[str, Callable[[], list[ExperimentConfig]]] = {"smoke": plan_smoke,
