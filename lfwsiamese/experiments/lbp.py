@@ -1,7 +1,8 @@
-"""High-dimensional multi-scale LBP (Chen et al., CVPR 2013) at fixed points of LFW-a's aligned frame.
+"""High-dimensional multi-scale LBP (Chen et al., CVPR 2013) at 18 facial points of LFW-a's aligned frame.
 
-LFW-a's commercial alignment puts the eyes, nose and mouth at nearly the same pixels in every image, so fixed
-points stand in for a landmark model. Around each point a 4x4 grid of 10-px cells is described by 59-bin uniform
+The points are either fixed (LFW-a's commercial alignment puts the eyes, nose and mouth at nearly the same pixels
+in every image) or each face's own, from dlib's landmarks (`LbpSpec.landmarks`; more accurate on View 2,
+as the fusion chapter shows). Around each point a 4x4 grid of 10-px cells is described by 59-bin uniform
 LBP histograms (P=8, R=1), at four image scales; the image and its mirror are averaged and the histograms
 square-rooted (Hellinger). The features of all 13,233 images are computed once and cached as float16.
 """
@@ -34,7 +35,6 @@ POINTS: tuple[tuple[int, int], ...] = (
 N_BINS = 59  # 'nri_uniform' codes of P=8
 
 
-
 @dataclass(frozen=True)
 class LbpSpec:
     """What the features are; its key names the cache file."""
@@ -44,7 +44,7 @@ class LbpSpec:
     grid: int = 4
     cell: int = 10
     mirror: bool = True
-    landmarks: bool = False  # each image's own points (dlib, `LANDMARK_POINTS`) instead of the fixed `points`
+    landmarks: bool = False  # each image's own points (data.landmarks.LANDMARK_POINTS) instead of `points`
 
     @property
     def dims(self) -> int:
