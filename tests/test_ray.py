@@ -19,28 +19,14 @@ from lfwsiamese.cli import main
 from lfwsiamese.config import with_overrides
 from lfwsiamese.recipes import get_config
 from lfwsiamese.records.compare import record_differences
-from lfwsiamese.records.store import Record, find_record, load_record, run_dir_for
+from lfwsiamese.records.store import find_record, load_record, run_dir_for
 from lfwsiamese.runs import plans
-from lfwsiamese.runs.engines import EngineOptions
 from lfwsiamese.runs.ray_engine import start_ray
 from lfwsiamese.training.callbacks import backup_epoch
+from tests.ray_helpers import RAY, _cache, local_records, lock_holder, shared_cache  # noqa: F401 (fixtures)
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
-
-RAY = EngineOptions(kind="ray")
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One image cache for this module's runs, local and on Ray (each test's private one would decode again)."""
-    return tmp_path_factory.mktemp("ray-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache(_private_cache: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LFWSIAMESE_CACHE", str(shared_cache))
-
 
 @pytest.fixture(scope="module")
 def ray_instance(shared_cache: Path, real_data: Path) -> Iterator[None]:
@@ -58,15 +44,6 @@ def ray_instance(shared_cache: Path, real_data: Path) -> Iterator[None]:
             os.environ.pop("LFWSIAMESE_CACHE", None)
         else:
             os.environ["LFWSIAMESE_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def local_records(tmp_path_factory: pytest.TempPathFactory, real_data: Path, shared_cache: Path) -> dict[str, Record]:
-    """The smoke plan through the local engine: what every Ray run must reproduce."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LFWSIAMESE_CACHE", str(shared_cache))
-        recs = plans.run_plan("smoke", data=real_data, results=tmp_path_factory.mktemp("local"), progress=False)
-    return {r.path.name: r for r in recs}
 
 
 def _stamps(results: Path) -> dict[str, int]:
@@ -88,18 +65,6 @@ def test_smoke_plan_on_ray_writes_the_local_records_and_a_rerun_skips_both(
     assert _stamps(tmp_path) == before  # nothing rewritten
 
 
-def _lock_holder(lock: Path) -> int | None:
-    """The process that has the run's lock file open: the worker training it."""
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            for fd in fd_dir.iterdir():
-                if os.readlink(fd) == str(lock):
-                    return int(fd_dir.parent.name)
-        except OSError:  # a process that ended, or one we may not look into
-            continue
-    return None
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds the worker through /proc")
 def test_a_worker_killed_mid_run_is_rerun_by_ray_and_resumes_to_the_same_record(
         ray_instance, local_records, real_data: Path, tmp_path: Path) -> None:
@@ -111,7 +76,7 @@ def test_a_worker_killed_mid_run_is_rerun_by_ray_and_resumes_to_the_same_record(
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if backup_epoch(run_dir) >= 1 and not (run_dir / "metrics.json").exists():
-                pid = _lock_holder(Path(f"{run_dir}.lock"))
+                pid = lock_holder(Path(f"{run_dir}.lock"))
                 if pid is not None:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)

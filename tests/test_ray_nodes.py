@@ -5,7 +5,6 @@ epoch it had backed up (the results folder is shared, as on a cluster's shared f
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -14,38 +13,14 @@ from typing import Any, Iterator
 import pytest
 
 from lfwsiamese.records.compare import record_differences
-from lfwsiamese.records.store import Record, find_record, run_dir_for
+from lfwsiamese.records.store import find_record, run_dir_for
 from lfwsiamese.runs import plans
-from lfwsiamese.runs.engines import EngineOptions
 from lfwsiamese.training.callbacks import backup_epoch
-from tests.test_ray import _lock_holder
+from tests.ray_helpers import RAY, _cache, local_records, lock_holder, shared_cache  # noqa: F401 (fixtures)
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
-
-RAY = EngineOptions(kind="ray")
-
-
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One image cache for this module's runs, local and on both nodes (each test's private one would decode again)."""
-    return tmp_path_factory.mktemp("ray-nodes-cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache(_private_cache: Path, shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LFWSIAMESE_CACHE", str(shared_cache))  # forwarded to the runs' workers by the engine
-
-
-@pytest.fixture(scope="module")
-def local_records(tmp_path_factory: pytest.TempPathFactory, real_data: Path, shared_cache: Path) -> dict[str, Record]:
-    """The smoke plan through the local engine: what the cluster's runs must reproduce, node lost or not."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LFWSIAMESE_CACHE", str(shared_cache))
-        recs = plans.run_plan("smoke", data=real_data, results=tmp_path_factory.mktemp("local"), progress=False)
-    return {r.path.name: r for r in recs}
-
 
 @pytest.fixture(scope="module")
 def two_nodes(real_data: Path) -> Iterator[tuple[Any, Any]]:
@@ -106,7 +81,7 @@ def test_a_node_lost_mid_plan_ends_with_every_record_equal_to_the_local_ones(
             while time.monotonic() < deadline:
                 for d in run_dirs:
                     if backup_epoch(d) >= 1 and not (d / "metrics.json").exists():
-                        pid = _lock_holder(Path(f"{d}.lock"))
+                        pid = lock_holder(Path(f"{d}.lock"))
                         if pid is not None and _parent(pid) == raylet:
                             cluster.remove_node(worker, allow_graceful=False)
                             killed.append((d.name, pid))
