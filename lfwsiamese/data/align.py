@@ -248,7 +248,8 @@ def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> np.ndarray | No
             return None
         pts = points_of(lm.points(frame, lm.fallback_box()))
     # least squares over the 18 points, robust to a few bad ones (least median of squares)
-    m, _ = _cv2().estimateAffinePartial2D(pts, np.array(TEMPLATE, np.float32), method=_cv2().LMEDS)
+    cv2 = _cv2()
+    m, _ = cv2.estimateAffinePartial2D(pts, np.array(TEMPLATE, np.float32), method=cv2.LMEDS)
     if m is None:
         return None
     scale = math.hypot(m[0, 0], m[1, 0])

@@ -7,7 +7,6 @@ where none is found the fixed box `FALLBACK_BOX` (the median detected box on LFW
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -125,32 +124,17 @@ def load_landmarks(data: str | os.PathLike | None = None, workers: int = 1, prog
                    ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(relpaths, (n, 68, 2) landmarks, found-by-the-detector flags) of every LFW-a image, cached after the first
     call in $LFWSIAMESE_CACHE (about 11 ms an image on one core)."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from tqdm.auto import tqdm
-
     from ..files import atomic_save_npy
-    from .check import list_images
-    from .paths import cache_dir, images_dir, require_data_dir
-    root = images_dir(require_data_dir(data))
-    paths = list_images(require_data_dir(data))
-    tag = hashlib.sha256(("\n".join(paths) + str(root.resolve())).encode()).hexdigest()[:8]
+    from .paths import cache_dir
+    from .perimage import every_image, map_chunks
+    root, paths, tag = every_image(data)
     cfile, ffile = cache_dir() / f"landmarks68-{tag}.npy", cache_dir() / f"landmarks68-{tag}-found.npy"
     if cfile.is_file() and ffile.is_file():
         return paths, np.load(cfile), np.load(ffile)
     Landmarker()  # fail here, with the install hint, rather than in a worker
-    jobs = [(str(root), paths[i:i + 256]) for i in range(0, len(paths), 256)]
-    parts = []
-    with tqdm(total=len(paths), desc="landmarks", unit="img", disable=not progress) as bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as ex:
-                for part in ex.map(_chunk, jobs):
-                    parts.append(part)
-                    bar.update(len(part[1]))
-        else:
-            for j in jobs:
-                parts.append(_chunk(j))
-                bar.update(len(parts[-1][1]))
+    chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+    parts = map_chunks(_chunk, [(str(root), c) for c in chunks], [len(c) for c in chunks], workers, "landmarks",
+                       progress)
     cache_dir().mkdir(parents=True, exist_ok=True)
     atomic_save_npy(ffile, np.concatenate([f for _, f in parts]))
     atomic_save_npy(cfile, np.concatenate([p for p, _ in parts]))

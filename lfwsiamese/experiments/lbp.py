@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.check import list_images
+from ..data.images import Preprocess, load_image
 from ..data.landmarks import MIRROR, points_of
-from ..data.images import load_image, Preprocess
-from ..data.paths import FRAME, cache_dir, images_dir, require_data_dir
+from ..data.paths import FRAME, cache_dir
+from ..data.perimage import every_image, map_chunks
 from ..files import atomic_save_npy, atomic_write_json
 
 #: (x, y) in the 250x250 frame, symmetric about x = 125, read off the mean LFW-a face: eye centres, outer and
@@ -80,6 +79,9 @@ def lbp_features(img: np.ndarray, spec: LbpSpec = LbpSpec(), points: np.ndarray 
     from skimage.feature import local_binary_pattern
     pil = Image.fromarray(np.asarray(img, np.uint8))
     out = []
+    # the mirror's point i is the mirror image of point MIRROR[i], so its cells land in the same bins
+    view_points = [points, None if points is None else
+                   np.column_stack([FRAME - 1 - points[list(MIRROR), 0], points[list(MIRROR), 1]])]
     for s in spec.scales:
         side = int(round(FRAME * s))
         im = np.asarray(pil.resize((side, side), Image.BILINEAR) if side != FRAME else pil)
@@ -87,11 +89,9 @@ def lbp_features(img: np.ndarray, spec: LbpSpec = LbpSpec(), points: np.ndarray 
         offs = (np.arange(n_cells) * N_BINS)[:, None]
         hist = np.zeros(n_cells * N_BINS)
         views = [im, im[:, ::-1]] if spec.mirror else [im]
-        for k, v in enumerate(views):
-            # the mirror's point i is the mirror image of point MIRROR[i], so its cells land in the same bins
-            pts = None if points is None else points if k == 0 else \
-                np.column_stack([FRAME - 1 - points[list(MIRROR), 0], points[list(MIRROR), 1]])
-            box, idx = _cells(spec, s, side, pts)
+        fixed = _cells(spec, s, side) if points is None else None  # the same cells in both views
+        for v, pts in zip(views, view_points):
+            box, idx = fixed or _cells(spec, s, side, pts)
             crop = np.ascontiguousarray(v[box[1]:box[3], box[0]:box[2]])
             codes = local_binary_pattern(crop, 8, 1, "nri_uniform").astype(np.int64).ravel()
             hist += np.bincount((codes[idx] + offs).ravel(), minlength=n_cells * N_BINS)
@@ -132,10 +132,7 @@ def load_features(data: str | os.PathLike | None = None, spec: LbpSpec = LbpSpec
                   progress: bool = True) -> LbpFeatures:
     """The features of every image of the data folder: read from $LFWSIAMESE_CACHE, else computed and cached."""
     import json
-    from tqdm.auto import tqdm
-    root = images_dir(require_data_dir(data))
-    paths = list_images(require_data_dir(data))
-    tag = hashlib.sha256(("\n".join(paths) + str(root.resolve())).encode()).hexdigest()[:8]
+    root, paths, tag = every_image(data)
     cfile = cache_dir() / f"lbp-{spec.key}-{tag}.npy"
     meta = cfile.with_suffix(".json")
     if cfile.is_file() and meta.is_file():
@@ -148,20 +145,9 @@ def load_features(data: str | os.PathLike | None = None, spec: LbpSpec = LbpSpec
         from ..data.landmarks import load_landmarks
         lms = load_landmarks(data, workers=workers, progress=progress)[1]
     chunks = [paths[i:i + 128] for i in range(0, len(paths), 128)]
-    parts: list[np.ndarray] = []
-    bar = tqdm(total=len(paths), desc="LBP features", unit="img", disable=not progress)
     jobs = [(str(root), c, spec, None if lms is None else lms[i * 128:i * 128 + len(c)])
             for i, c in enumerate(chunks)]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            for part in ex.map(_chunk, jobs):
-                parts.append(part)
-                bar.update(len(part))
-    else:
-        for j in jobs:
-            parts.append(_chunk(j))
-            bar.update(len(parts[-1]))
-    bar.close()
+    parts = map_chunks(_chunk, jobs, [len(c) for c in chunks], workers, "LBP features", progress)
     spi = (_cpu_seconds() - t0) / len(paths)  # CPU seconds per image, this process and its workers
     cache_dir().mkdir(parents=True, exist_ok=True)
     atomic_save_npy(cfile, np.concatenate(parts))
