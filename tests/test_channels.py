@@ -189,3 +189,19 @@ def test_dlib_landmarks_of_lfwa_faces_lie_near_the_fixed_points(real_data):
         found.append(f)
         dist.append(np.linalg.norm(points_of(pts) - np.array(POINTS), axis=1).mean())
     assert len(rels) >= 8 and np.mean(found) > 0.8 and np.median(dist) < 8  # LFW-a is aligned: a few pixels off
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("protocol", ["view1", "view2"])
+def test_a_rerun_on_finished_records_reads_them_and_computes_no_features(real_data, protocol, capsys, monkeypatch,
+                                                                        tmp_path):
+    """`make records` on a fresh machine whose results/ is complete: no feature is computed (minutes each)."""
+    from lfwsiamese.cli import main
+    monkeypatch.setenv("LFWSIAMESE_CACHE", str(tmp_path / "empty-cache"))
+    argv = ["channels", "--protocol", protocol, "--data", str(real_data), "--results", str(ROOT / "results"),
+            "--channels", "lbp-lm-jb", "--quiet"]
+    argv += ["--base", "npair", "--seed", "1", "--name", "fused-npair-lbp-lm-jb"] if protocol == "view1" else []
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "features:" not in err and not (tmp_path / "empty-cache").exists()
+    assert ("fused-npair-lbp-lm-jb-s1-" in out) if protocol == "view1" else (out.count("fold ") == 10)

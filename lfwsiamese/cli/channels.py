@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
 
 def add_channels_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +34,9 @@ def cmd_channels(args: argparse.Namespace) -> int:
 
     from ..errors import LfwSiameseError
     from ..experiments.fusion import base_records, fuse_records, lbp_record, run_fold
-    _channel_names(args)  # a bad --channels fails before any work
+    names = _channel_names(args)  # a bad --channels fails before any work
     if args.protocol == "view1":
-        return _view1(args)
+        return _view1(args, names)
     bases = base_records(args.base, args.protocol, args.seed, args.results)
     if args.folds:
         want = {int(f) for f in args.folds.split(",")}
@@ -43,7 +44,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
     if not bases:
         raise LfwSiameseError(f"no complete {args.protocol} record of recipe {args.base!r} seed {args.seed}; train it "
                               f"first (`lfwsiamese evaluate --protocol view2 --config {args.base}`)")
-    feats = _features(args)
+    feats = _features(args, names)
     for b in tqdm(bases, desc="folds", unit="fold", disable=args.quiet):
         if not args.name and len(feats) == 1:
             (ch, f), = feats.items()
@@ -72,19 +73,26 @@ def _channel_names(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def _features(args: argparse.Namespace) -> dict:
-    """Each asked channel's features (computed and cached the first time), by channel name."""
-    from ..experiments.lbp import LbpSpec, load_features
-    out = {}
-    for c in _channel_names(args):
-        out[c] = load_features(args.data, LbpSpec(landmarks=c == "lbp-lm-jb"), workers=args.workers,
-                               progress=not args.quiet)
-        print(f"{c} features: {out[c].array.shape[1]} dims, {out[c].seconds_per_image * 1000:.1f} ms per image",
-              file=sys.stderr)
-    return out
+def _features(args: argparse.Namespace, names: list[str]) -> dict:
+    """Each channel's features by channel name, loaded on the first call (computed the first time, minutes): a
+    rerun whose records are all there reads none."""
+    from functools import cache
+
+    from ..experiments.fusion import CHANNELS
+    from ..experiments.lbp import LbpFeatures, load_features
+
+    def loader(c: str) -> Callable[[], LbpFeatures]:
+        @cache
+        def load() -> LbpFeatures:
+            f = load_features(args.data, CHANNELS[c][1], workers=args.workers, progress=not args.quiet)
+            print(f"{c} features: {f.array.shape[1]} dims, {f.seconds_per_image * 1000:.1f} ms per image",
+                  file=sys.stderr)
+            return f
+        return load
+    return {c: loader(c) for c in names}
 
 
-def _view1(args: argparse.Namespace) -> int:
+def _view1(args: argparse.Namespace, channels: list[str]) -> int:
     """DevTest: the channel on DevTrain's training people, fused with several records of one seed (subset searched)."""
     import fnmatch
     import json
@@ -97,7 +105,7 @@ def _view1(args: argparse.Namespace) -> int:
     bases = [r for n in want for r in base_records(n, "view1", args.seed, args.results)]
     if not bases:
         raise LfwSiameseError(f"no complete view1 record matches {args.base!r} with seed {args.seed}")
-    chans = [lbp_record(bases[0], f, args.data, args.results, ch) for ch, f in _features(args).items()]
+    chans = [lbp_record(bases[0], f, args.data, args.results, ch) for ch, f in _features(args, channels).items()]
     fused = fuse_records(args.name or f"fused-{len(bases)}-channels-lbp-jb", bases + chans, search=True,
                          results=args.results, data_dir=args.data)
     f = fused.metrics["fusion"]

@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from ..evaluate import evaluate_scores
 from ..records.provenance import capture, cpu_model
 from ..records.store import Record, RunOutput, find_record, pairs_from_scores, run_dir_for, run_lock, write_record
 from .jointbayes import JointBayes
-from .lbp import LbpFeatures
+from .lbp import LbpFeatures, LbpSpec
 
 PCA_CANDIDATES = (100, 200, 300, 400, 500)  # tried per fold, chosen on validation pairs (AUC)
 PCA_SAMPLE = 4000  # training images the PCA is fitted on (seeded draw): its cost grows with their square
@@ -178,9 +178,10 @@ def _write(cfg: ExperimentConfig, metrics: dict[str, Any], history: pd.DataFrame
                                          env_now()))
 
 
-#: The hand-crafted channels: record name -> what its features are (lbp.LbpSpec.landmarks: False, True).
-CHANNELS = {"lbp-jb": "multi-scale uniform LBP at 18 fixed points",
-            "lbp-lm-jb": "multi-scale uniform LBP at 18 points of each image's dlib landmarks"}
+#: The hand-crafted channels: record name -> (what its features are, in the record; the features' spec).
+CHANNELS: dict[str, tuple[str, LbpSpec]] = {
+    "lbp-jb": ("multi-scale uniform LBP at 18 fixed points", LbpSpec()),
+    "lbp-lm-jb": ("multi-scale uniform LBP at 18 points of each image's dlib landmarks", LbpSpec(landmarks=True))}
 
 
 def is_channel(name: str) -> bool:
@@ -195,17 +196,19 @@ def channel_configs(base: ExperimentConfig, channel: str = "lbp-jb") -> tuple[Ex
     return lbp, replace(base, name=f"fused-{base.name}-{channel}")
 
 
-def lbp_record(base: Record, feats: LbpFeatures, data_dir: str | os.PathLike | None = None,
+def lbp_record(base: Record, features: Callable[[], LbpFeatures], data_dir: str | os.PathLike | None = None,
                results: str | os.PathLike | None = None, channel: str = "lbp-jb") -> Record:
-    """A channel's record on `base`'s split (same training, validation and test people), made if missing."""
+    """A channel's record on `base`'s split (same training, validation and test people), made if missing;
+    `features` is called only then (computing them the first time takes minutes)."""
     cfg = channel_configs(base.config, channel)[0]
     rec = find_record(cfg, results)
     if rec is not None:
         return rec
+    feats = features()
     split, test_pairs = fold_split(base.config.data, base.config.seed, data_dir)
     check_same_split(base, split, test_pairs)
     ch = lbp_jb_channel(feats, split, split.val, test_pairs, base.config.seed)
-    extra = {"channel": {"features": CHANNELS[channel], "dims": int(feats.array.shape[1]),
+    extra = {"channel": {"features": CHANNELS[channel][0], "dims": int(feats.array.shape[1]),
                          "pca_dims": ch["pca_dims"], "pca_sample": PCA_SAMPLE, "pca_candidates": ch["candidates"],
                          "pca_chosen_on": "validation pairs (AUC)"},
              "cost_seconds": {"features": ch["features_seconds"], **ch["seconds"]}}
@@ -275,10 +278,10 @@ def fuse_records(name: str, records: Sequence[Record], search: bool = False,
                   split.val, fv, test_pairs, ft, results)
 
 
-def run_fold(base: Record, feats: LbpFeatures, data_dir: str | os.PathLike | None = None,
+def run_fold(base: Record, features: Callable[[], LbpFeatures], data_dir: str | os.PathLike | None = None,
              results: str | os.PathLike | None = None, channel: str = "lbp-jb") -> tuple[Record, Record]:
     """Both records of one fold (the channel alone, and fused with `base`); finished ones are read, not redone."""
-    lbp = lbp_record(base, feats, data_dir, results, channel)
+    lbp = lbp_record(base, features, data_dir, results, channel)
     return lbp, fuse_records(channel_configs(base.config, channel)[1].name, [base, lbp], results=results,
                              data_dir=data_dir)
 
