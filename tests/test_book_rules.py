@@ -95,6 +95,16 @@ def test_chapter_shape(md: Path) -> None:
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_the_rendered_notebook_holds_its_md_cells(md: Path) -> None:
+    """The book renders the stored .ipynb: an edit of the .md that was not executed again would not show."""
+    import jupytext
+    import nbformat
+    text, stored = jupytext.read(md), nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    assert [c.source for c in text.cells] == [c.source for c in stored.cells], \
+        f"{md.name}: its .ipynb is older than it; run jupytext --to ipynb --execute {md.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_code_lines_fit_the_page(md: Path) -> None:
     code = re.findall(r"^```\{code-cell\}.*?\n(.*?)^```", md.read_text(), re.S | re.M)
     long = [ln for block in code for ln in block.splitlines() if len(ln) > 88]
