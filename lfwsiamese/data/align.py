@@ -71,14 +71,17 @@ class Aligned:
     method: str  # "landmarks" (then refined by dlib's points), "eyes" (box and symmetry refined by the eyes) or
     # "box" (eyes not found: box and symmetry)
     face: Face | None = None
+    landmarks: np.ndarray | None = None  # (18, 2) dlib points used, in source pixels (method "landmarks")
 
     def to_dict(self) -> dict[str, Any]:
         """The face's box (source pixels), the angle it was found at, and the eye centres where the eye cascade found
-        them (`method` "eyes"; None otherwise)."""
+        them (`method` "eyes" or "landmarks"; None otherwise), and the landmark points used (`method` "landmarks":
+        `data.landmarks.LANDMARK_POINTS` of dlib's 68, in that order; None otherwise)."""
         f = self.face
+        pts = None if self.landmarks is None else [[round(float(v), 1) for v in p] for p in self.landmarks]
         return {"box": [round(v, 1) for v in f.box] if f else None, "angle": f.angle if f else None,
                 "eyes": [[round(float(v), 1) for v in e] for e in self.eyes] if self.method in ("eyes", "landmarks") else None,
-                "n_faces": self.n_faces, "method": self.method}
+                "landmarks": pts, "n_faces": self.n_faces, "method": self.method}
 
 
 _init_lock = threading.Lock()
@@ -231,9 +234,10 @@ _landmarker_lock = threading.Lock()
 _landmarker: list[Any] = []  # [Landmarker] once loaded, [None] where dlib or its model is not installed
 
 
-def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> np.ndarray | None:
-    """A correction (frame -> frame) that maps the face's 18 landmark points onto LFW-a's median ones (dlib's
-    68-point model, if the `landmarks` extra is installed), refused when implausible; None otherwise.
+def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> tuple[np.ndarray, np.ndarray] | None:
+    """(correction frame -> frame, the 18 points in the frame) that maps the face's 18 landmark points onto LFW-a's
+    median ones (dlib's 68-point model, if the `landmarks` extra is installed), refused when implausible; None
+    otherwise.
 
     One predictor, used under a lock: its model is 100 MB, and a call costs about 3 ms."""
     from .landmarks import TEMPLATE, LandmarkModelMissingError, Landmarker, points_of
@@ -256,7 +260,7 @@ def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> np.ndarray | No
     ang = math.degrees(math.atan2(m[1, 0], m[0, 0]))
     if abs(ang) > max_angle or not 0.7 < scale < 1.4:
         return None
-    return m
+    return m, pts
 
 
 def _warp(gray: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -291,11 +295,13 @@ def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True, lan
     fix = _refine(_warp(gray, m))
     if fix is not None:
         m, method = compose(fix, m), "eyes"
+    points = None
     if landmarks:
-        fix = _landmark_fix(_warp(gray, m))
-        if fix is not None:
-            m, method = compose(fix, m), "landmarks"
-    return Aligned(_warp(gray, m), m, apply(invert(m), CANONICAL_EYES), n_faces, method, face)
+        found = _landmark_fix(_warp(gray, m))
+        if found is not None:
+            points = apply(invert(m), found[1])  # frame of the first alignment -> source pixels
+            m, method = compose(found[0], m), "landmarks"
+    return Aligned(_warp(gray, m), m, apply(invert(m), CANONICAL_EYES), n_faces, method, face, points)
 
 
 def several_faces(source: str, n_faces: int, face: Face) -> str:

@@ -9,6 +9,10 @@ rendered the same way (another seed) and, with the LFW-a crops themselves, measu
 accept and reject rates at 0.5, TAR at FAR 1% and 0.1%, and the expected calibration error. Nothing on DevTest is
 fitted or chosen.
 
+The alignment is chosen here too, on the same validation photos: the Haar cascades alone, or the cascades followed by
+dlib's landmark points (`data.align.align_face`); the one whose photos the head separates better (AUC) is shipped,
+and the card names it, so the verifier aligns users' photos as the calibration saw them.
+
 No TensorFlow: everything runs through the shipped ONNX model (`lfwsiamese ship-model --calibrate`), or right after
 an export (`ship-model --run`). Per-pair scores go to results/calibration/ for the book.
 """
@@ -30,7 +34,7 @@ from ..errors import RunError
 from ..evaluate import metrics
 from ..files import atomic_write_text
 from ..records.store import results_dir
-from .scorer import Calibration, Scorer
+from .scorer import ALIGNMENTS, Calibration, Scorer
 from .verify import verify_pairs
 
 VAL_SEED, TEST_SEED = 1, 2  # render seeds: validation photos (the fit), DevTest photos (the measurement)
@@ -87,17 +91,28 @@ def summary(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def score_pairs(scorer: Scorer, pairs: Sequence[P.Pair], data: str | os.PathLike, seed: int, work: Path,
-                render: Render = PHOTO, progress: bool = False) -> pd.DataFrame:
-    """The head's scores of `pairs` as LFW-a crops and as rendered photos aligned by the pipeline; one row per pair
-    and condition, with whether both faces were found and how many distinct images were."""
+                render: Render = PHOTO, progress: bool = False,
+                alignments: Sequence[str] = ("landmarks",)) -> pd.DataFrame:
+    """The head's scores of `pairs` as LFW-a crops and as rendered photos aligned by the pipeline (once per alignment
+    of `ALIGNMENTS` asked for); one row per pair, condition and alignment, with whether both faces were found and how
+    many distinct images were. The crops are left as they are (`--align auto`), so their alignment is "none"."""
     crops_csv, photos_csv = render_pairs(pairs, work, data, seed, render)
     frames = []
-    for cond, csv_file in (("crops", crops_csv), ("photos", photos_csv)):
-        res = verify_pairs(scorer, csv_file, align="auto", progress=progress)
+    runs = [("crops", crops_csv, "none")] + [("photos", photos_csv, a) for a in alignments]
+    default = scorer.landmarks
+    for cond, csv_file, alignment in runs:
+        if alignment not in ALIGNMENTS + ("none",):
+            raise RunError(f"alignment {alignment!r}: expected one of {ALIGNMENTS}")
+        scorer.landmarks = alignment == "landmarks" if alignment != "none" else default
+        try:
+            res = verify_pairs(scorer, csv_file, align="auto", progress=progress)
+        finally:
+            scorer.landmarks = default
         frames.append(pd.DataFrame({
-            "condition": cond, "name_a": [p.a.name for p in pairs], "index_a": [p.a.index for p in pairs],
-            "name_b": [p.b.name for p in pairs], "index_b": [p.b.index for p in pairs],
-            "label": [p.label for p in pairs], "found": [r.error is None for r in res.rows],
+            "condition": cond, "alignment": alignment, "name_a": [p.a.name for p in pairs],
+            "index_a": [p.a.index for p in pairs], "name_b": [p.b.name for p in pairs],
+            "index_b": [p.b.index for p in pairs], "label": [p.label for p in pairs],
+            "found": [r.error is None for r in res.rows],
             "raw_score": [np.nan if r.raw_score is None else r.raw_score for r in res.rows],
             "images": res.n_images, "images_found": res.n_images - res.n_failed_images, "seconds": res.seconds}))
     return pd.concat(frames, ignore_index=True)
@@ -108,43 +123,72 @@ def scores_path(card: dict[str, Any], results: str | os.PathLike | None = None) 
     return results_dir(results) / "calibration" / f"{card['run']}-{card['sha256'][:12]}.csv"
 
 
+def choose_alignment(val_photos: pd.DataFrame) -> tuple[str, dict[str, Any]]:
+    """The alignment whose validation photos the head separates best (AUC over the pairs scored, a pair whose face
+    was not found counted as a wrong decision in the accuracy after each alignment's own Platt fit); ties go to the
+    first of `ALIGNMENTS`. Returns (choice, each candidate's numbers)."""
+    cands: dict[str, Any] = {}
+    for alignment in ALIGNMENTS:
+        g = val_photos[val_photos["alignment"] == alignment]
+        if g.empty:
+            continue
+        ok = g[g["found"]]
+        spec = fit_platt(ok["label"].to_numpy(), ok["raw_score"].to_numpy())
+        prob = np.where(g["found"], Calibration(spec)(g["raw_score"].fillna(0.5).to_numpy()), np.nan)
+        m = summary(g.assign(probability=prob))
+        cands[alignment] = {"auc": m["auc"], "accuracy": m["accuracy"], "pairs_scored": m["pairs_scored"]}
+    if not cands:
+        raise RunError("no validation photos were scored: nothing to choose the alignment on")
+    best = max(cands, key=lambda a: (cands[a]["auc"], -ALIGNMENTS.index(a)))
+    return best, cands
+
+
 def calibrate(scorer: Scorer, card: dict[str, Any], val_pairs: Sequence[P.Pair], data: str | os.PathLike | None = None,
               results: str | os.PathLike | None = None, progress: bool = True,
               test_pairs: Sequence[P.Pair] | None = None) -> dict[str, Any]:
-    """Fit the calibration on `val_pairs` (the shipped record's validation pairs) as photos, measure it on DevTest
-    (`test_pairs`: all of pairsDevTest unless given) as photos and crops; returns the card's new entries
-    (`calibration`, `evaluation`) and writes the per-pair scores (`scores_path`)."""
+    """Choose the alignment (`choose_alignment`) and fit the calibration on `val_pairs` (the shipped record's
+    validation pairs) as photos; measure both on DevTest (`test_pairs`: all of pairsDevTest unless given) as photos
+    and crops; returns the card's new entries (`calibration`, `evaluation`) and writes the per-pair scores
+    (`scores_path`). Nothing is chosen or fitted on DevTest."""
     data_dir = require_data_dir(data)
     if test_pairs is None:
         test_pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
-    splits = {"val": (list(val_pairs), VAL_SEED), "test": (list(test_pairs), TEST_SEED)}
     t0 = time.perf_counter()
-    frames = []
-    for split, (pairs, seed) in splits.items():
+
+    def scored(split: str, pairs: Sequence[P.Pair], seed: int, alignments: Sequence[str]) -> pd.DataFrame:
         work = cache_dir() / f"photos-{split}-s{seed}-n{len(pairs)}"
-        frames.append(score_pairs(scorer, pairs, data_dir, seed, work, PHOTO, progress).assign(split=split))
-    df = pd.concat(frames, ignore_index=True)
-    fit = df[(df["split"] == "val") & (df["condition"] == "photos") & df["found"]]
+        return score_pairs(scorer, pairs, data_dir, seed, work, PHOTO, progress, alignments).assign(split=split)
+
+    val = scored("val", list(val_pairs), VAL_SEED, ALIGNMENTS)
+    alignment, candidates = choose_alignment(val[val["condition"] == "photos"])
+    df = pd.concat([val, scored("test", list(test_pairs), TEST_SEED, (alignment,))], ignore_index=True)
+    fit = df[(df["split"] == "val") & (df["condition"] == "photos") & (df["alignment"] == alignment) & df["found"]]
     spec = fit_platt(fit["label"].to_numpy(), fit["raw_score"].to_numpy())
     df["probability"] = np.where(df["found"], Calibration(spec)(df["raw_score"].fillna(0.5).to_numpy()), np.nan)
     evaluation: dict[str, Any] = {}
-    for (split, cond), g in df.groupby(["split", "condition"], sort=False):
+    served = df[df["alignment"].isin((alignment, "none"))]
+    for (split, cond), g in served.groupby(["split", "condition"], sort=False):
         evaluation.setdefault(split, {})[cond] = {**summary(g), "images": int(g["images"].iloc[0]),
                                                   "images_found": int(g["images_found"].iloc[0]),
                                                   "pairs_per_second": float(len(g) / g["seconds"].iloc[0])}
     spec.update({"fitted_on": "validation people's pairs rendered as photos and aligned by the pipeline",
-                 "n_pairs": int(len(fit)), "render": asdict(PHOTO), "val_seed": VAL_SEED, "test_seed": TEST_SEED,
-                 "bins": ECE_BINS, "seconds": time.perf_counter() - t0})
+                 "alignment": alignment, "alignment_candidates": candidates, "n_pairs": int(len(fit)),
+                 "render": asdict(PHOTO), "val_seed": VAL_SEED, "test_seed": TEST_SEED, "bins": ECE_BINS,
+                 "seconds": time.perf_counter() - t0})
     out = scores_path(card, results)
-    cols = ["split", "condition", "name_a", "index_a", "name_b", "index_b", "label", "found", "raw_score",
-            "probability"]
+    cols = ["split", "condition", "alignment", "name_a", "index_a", "name_b", "index_b", "label", "found",
+            "raw_score", "probability"]
     atomic_write_text(out, df[cols].to_csv(index=False, float_format="%.6g"))
     return {"calibration": spec, "evaluation": evaluation}
 
 
-def read_scores(card: dict[str, Any], results: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The stored per-pair scores of the shipped model's calibration (`calibrate` wrote them)."""
+def read_scores(card: dict[str, Any], results: str | os.PathLike | None = None, served: bool = True) -> pd.DataFrame:
+    """The stored per-pair scores of the shipped model's calibration (`calibrate` wrote them); `served`: only the
+    crops and the photos as the shipped alignment prepares them (not the validation photos of the other one)."""
     f = scores_path(card, results)
     if not f.is_file():
-        raise RunError(f"{f}: missing; run `lfwsiamese ship-model --calibrate` (about 15 minutes on 2 cores)")
-    return pd.read_csv(f)
+        raise RunError(f"{f}: missing; run `lfwsiamese ship-model --calibrate` (about 20 minutes on 2 cores)")
+    df = pd.read_csv(f)
+    if served and "alignment" in df:
+        df = df[df["alignment"].isin((card["calibration"]["alignment"], "none"))].reset_index(drop=True)
+    return df

@@ -89,7 +89,8 @@ def embed_folder(folder: str | os.PathLike, out: str | os.PathLike, run: str | o
             batch = files[i:i + batch_size]
             rels = [f.relative_to(root).as_posix() for f in batch]
             pixels = []
-            for rel, p in zip(rels, prepare_many(batch, scorer.pre, align, sources=[str(f) for f in batch])):
+            for rel, p in zip(rels, prepare_many(batch, scorer.pre, align, sources=[str(f) for f in batch],
+                                                          landmarks=scorer.landmarks)):
                 if p.error is not None:
                     skipped.append((rel, p.error))
                     continue

@@ -70,7 +70,7 @@ class Identification:
 
 
 def _cache_file(root: Path, scorer: Scorer, align: str) -> Path:
-    key = hashlib.sha256(f"{root.resolve()}|{scorer.model_id}|{scorer.pre.key}|{scorer.views}|{align}|v1".encode())
+    key = hashlib.sha256(f"{root.resolve()}|{scorer.model_id}|{scorer.pre.key}|{scorer.views}|{align}|{scorer.landmarks}|v1".encode())
     return cache_dir() / "gallery" / f"{key.hexdigest()[:20]}.npz"
 
 

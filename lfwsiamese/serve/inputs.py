@@ -88,8 +88,11 @@ def _gray(img: Any) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
-def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | None = None) -> Prepared:
-    """One image -> `Prepared` (pixels, or the error that names it). Never raises for a bad image."""
+def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | None = None,
+              landmarks: bool = True) -> Prepared:
+    """One image -> `Prepared` (pixels, or the error that names it). Never raises for a bad image. `landmarks`: the
+    alignment ends by moving dlib's landmark points onto LFW-a's (`data.align.align_face`); a scorer says which
+    alignment its calibration was fitted with (`Scorer.landmarks`)."""
     from PIL import Image
     source = source or describe(image)
     out = Prepared(source)
@@ -104,7 +107,7 @@ def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | No
                                  f"resized to 250x250 (--align off)")
             out.pixels = preprocess_image(img, pre, source, warn=False)
             return out
-        al = align_face(_gray(img), source, warn=False)
+        al = align_face(_gray(img), source, warn=False, landmarks=landmarks)
         if al.n_faces > 1 and al.face is not None:
             out.notes.append(several_faces(source, al.n_faces, al.face))
         out.pixels = preprocess_image(Image.fromarray(al.image, "L"), pre, source, warn=False)
@@ -116,7 +119,7 @@ def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | No
 
 
 def prepare_many(images: Sequence[Any], pre: Preprocess, align: str = "auto", workers: int | None = None,
-                 sources: Sequence[str] | None = None) -> Iterator[Prepared]:
+                 sources: Sequence[str] | None = None, landmarks: bool = True) -> Iterator[Prepared]:
     """`to_pixels` of each image, decoded and aligned in threads (Pillow and OpenCV release the GIL), in order."""
     check_mode(align)
     srcs = list(sources) if sources is not None else [describe(i) for i in images]
@@ -125,10 +128,10 @@ def prepare_many(images: Sequence[Any], pre: Preprocess, align: str = "auto", wo
         init_detector()  # OpenCV imported and its cascades read here, before any thread needs them
     if workers <= 1 or len(images) <= 1:
         for img, src in zip(images, srcs):
-            yield to_pixels(img, pre, align, src)
+            yield to_pixels(img, pre, align, src, landmarks)
         return
     with ThreadPoolExecutor(workers) as ex:
-        yield from ex.map(lambda t: to_pixels(t[0], pre, align, t[1]), zip(images, srcs))
+        yield from ex.map(lambda t: to_pixels(t[0], pre, align, t[1], landmarks), zip(images, srcs))
 
 
 def find_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]:

@@ -63,6 +63,15 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(self.a * np.log(p / (1 - p)) + self.b)))
 
 
+ALIGNMENTS = ("landmarks", "cascade")  # the cascades, then dlib's landmark points; the cascades alone
+
+
+def alignment_of(card: Mapping[str, Any]) -> str:
+    """Which alignment the card's calibration was fitted on photos aligned with (`ALIGNMENTS`)."""
+    cal = card.get("calibration") or {}
+    return str(cal.get("alignment", "cascade" if cal else "landmarks"))
+
+
 class Scorer:
     """Images -> per-view embeddings -> P(same person) of pairs, with the threshold its scores were chosen for.
 
@@ -78,6 +87,9 @@ class Scorer:
     head: Head
     dim: int
     calibration: Calibration | None = None
+    # the alignment's last step (`data.align.align_face(landmarks=...)`): a calibration holds only for photos aligned
+    # as it was fitted on, so the shipped card names it (cards without the entry were fitted without landmarks)
+    landmarks: bool = True
 
     def tower(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """float32 (N, size, size, 1), already scaled -> (N, dim) embeddings."""
@@ -140,6 +152,7 @@ class OnnxScorer(Scorer):
         self.threshold = float(card["threshold"])
         self.head = Head(card["head"])
         self.calibration = Calibration(card["calibration"]) if card.get("calibration") else None
+        self.landmarks = alignment_of(card) == "landmarks"
         self.dim = int(card["embedding_dim"])
 
     def tower(self, x: np.ndarray) -> np.ndarray:

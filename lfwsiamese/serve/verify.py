@@ -53,7 +53,7 @@ def prepared_or_raise(p: Prepared) -> np.ndarray:
 
 def verify_pair(scorer: Scorer, image_a: Any, image_b: Any, align: str = "auto") -> Verification:
     """Same person or not, for two images (paths, PIL images or arrays); a bad image raises a `DataError`."""
-    a, b = prepare_many([image_a, image_b], scorer.pre, align, workers=2)
+    a, b = prepare_many([image_a, image_b], scorer.pre, align, workers=2, landmarks=scorer.landmarks)
     pix = np.stack([prepared_or_raise(a), prepared_or_raise(b)])
     v = scorer.embed(pix)
     raw = scorer.raw_score(v[:1], v[1:])
@@ -209,7 +209,7 @@ def verify_pairs(scorer: Scorer, pairs_file: str | os.PathLike, align: str = "au
             chunk.clear()
 
     n_aligned = 0
-    preps = prepare_many(images, scorer.pre, align, workers)
+    preps = prepare_many(images, scorer.pre, align, workers, landmarks=scorer.landmarks)
     for i, prep in enumerate(tqdm(preps, total=len(images), desc="images", unit="img",
                                   disable=not progress or len(images) < 200, leave=False)):
         notes.extend(prep.notes)
@@ -241,7 +241,7 @@ def embed_images(scorer: Scorer, images: Sequence[Any], align: str = "auto", bat
                  sources: Sequence[str] | None = None) -> tuple[np.ndarray, list[Prepared]]:
     """Per-view embeddings (N, views, dim) of the images that could be read (rows of the failed ones are zero)."""
     srcs = list(sources) if sources is not None else [describe(i) for i in images]
-    preps = list(prepare_many(images, scorer.pre, align, sources=srcs))
+    preps = list(prepare_many(images, scorer.pre, align, sources=srcs, landmarks=scorer.landmarks))
     good = [k for k, p in enumerate(preps) if p.error is None]
     out = np.zeros((len(preps), scorer.views, scorer.dim), np.float32)
     if good:
