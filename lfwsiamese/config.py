@@ -18,6 +18,7 @@ HEADS = ("l1_sigmoid", "cosine")
 OPTIMIZERS = ("adam", "sgd")
 VALIDATIONS = ("person", "pair")
 SAMPLINGS = ("pairs", "identities")
+IMAGES = ("lfwa", "mixed")  # as data.photos.IMAGES (config imports nothing of the data layer)
 PROTOCOLS = ("view1", "view2")
 ARCHS = ("koch", "resnet")
 LR_SCHEDULES = ("constant", "cosine")
@@ -46,6 +47,9 @@ class DataConfig:
     # people (identities) or pairs (pairs) of the nine other folds, test on the 600 pairs of `fold`.
     protocol: str = "view1"
     fold: int = 0  # view2 only: the test fold, 0..9
+    # "lfwa": LFW-a's aligned crops. "mixed": train on each image as its crop or, with probability one half, as an
+    # ordinary photo aligned by the verifier's own pipeline (`data.photos`); validation and test on those photos.
+    images: str = "lfwa"
 
     def validate(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -68,6 +72,8 @@ class DataConfig:
         for a in filter(None, self.augment.split(",")):
             if a not in ("flip", "shift", "rotate", "brightness", "contrast"):
                 raise ConfigError(f"data.augment contains {a!r}: allowed are flip, shift, rotate, brightness, contrast")
+        if self.images not in IMAGES:
+            raise ConfigError(f"data.images={self.images!r}: allowed values are {IMAGES}")
         if self.sampling not in SAMPLINGS:
             raise ConfigError(f"data.sampling={self.sampling!r}: allowed values are {SAMPLINGS}")
         if self.sampling == "identities" and self.validation != "person":

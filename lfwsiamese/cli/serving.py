@@ -116,15 +116,18 @@ def cmd_ship_model(args: argparse.Namespace) -> int:
 
 
 def cmd_alignment_experiment(args: argparse.Namespace) -> int:
-    from ..experiments.alignment import CONDITIONS, result_path, run_alignment_experiment
+    from ..experiments.alignment import result_path, run_alignment_experiment
     from ..serve.models import load_scorer
     scorer = load_scorer(args.run, args.results)
     res = run_alignment_experiment(scorer, data=args.data, results=args.results, seed=args.seed,
                                    n_pairs=args.pairs, progress=not args.quiet)
-    for k, label in CONDITIONS.items():
-        print(f"{label:<52} accuracy {res['accuracy'][k]:.4f}  (faces not found: {res['failed'][k]})")
-    e = res["eye_error_px"]
-    print(f"eye error after alignment: median {e['median']:.1f} px, 90th percentile {e['p90']:.1f} px ({e['n']} renders)")
+    for k, label in res["conditions"].items():
+        print(f"{label:<68} accuracy {res['accuracy'][k]:.4f}  (faces not found: {res['failed'][k]}; "
+              f"{res['images_per_second'][k]:.1f} images/s)")
+    for key in (k for k in res if k.startswith("eye_error_px")):
+        e, how = res[key], {"eye_error_px": "as shipped"}.get(key, key.rsplit("_", 1)[1] + " only")
+        print(f"eye error after alignment ({how}): median {e['median']:.1f} px, 90th percentile {e['p90']:.1f} px "
+              f"({e['n']} renders)")
     print(f"{res['n_pairs']} DevTest pairs; stored in {result_path(scorer, args.results, args.seed, args.pairs)}")
     return 0
 

@@ -25,7 +25,9 @@ from ..records.store import results_dir
 from ..serve.verify import verify_pairs
 
 CONDITIONS = {"aligned": "LFW-a's aligned crops", "unaligned": "unaligned photos, resized whole (--align off)",
-              "unaligned_aligned": "unaligned photos, detected and aligned (--align on)",
+              "unaligned_aligned": "unaligned photos, detected and aligned as the model ships (--align on)",
+              "unaligned_cascade": "unaligned photos, detected and aligned by the Haar cascades alone",
+              "unaligned_landmarks": "unaligned photos, aligned by the cascades, then dlib's landmark points",
               "unaligned_oracle": "unaligned photos, put back by their known transform"}
 
 
@@ -52,9 +54,9 @@ def balanced_subset(pairs: list[P.Pair], n_pairs: int) -> list[P.Pair]:
     return same[: n_pairs // 2] + diff[: n_pairs - n_pairs // 2]
 
 
-def eye_errors(folder: Path, limit: int | None = None) -> np.ndarray:
-    """Per render: the larger of the two eyes' distances (in 250x250 frame pixels) between where alignment put the
-    canonical eyes and where they belong; NaN where no face was found."""
+def eye_errors(folder: Path, limit: int | None = None, landmarks: bool = True) -> np.ndarray:
+    """Per render: the larger of the two eyes' distances (in 250x250 frame pixels) between where alignment (with or
+    without the landmark step) put the canonical eyes and where they belong; NaN where no face was found."""
     import cv2
     with np.load(folder / "transforms.npz") as z:
         names, mats = z["names"].tolist(), z["transforms"]
@@ -62,7 +64,7 @@ def eye_errors(folder: Path, limit: int | None = None) -> np.ndarray:
     for name, s in list(zip(names, mats))[:limit]:
         gray = cv2.imread(str(folder / "images" / name), cv2.IMREAD_GRAYSCALE)
         try:
-            al = align_face(gray, name, warn=False)
+            al = align_face(gray, name, warn=False, landmarks=landmarks)
         except FaceNotFoundError:
             out.append(np.nan)
             continue
@@ -110,24 +112,36 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
     t0 = time.perf_counter()
     aligned_csv, unaligned_csv = render_pairs(pairs, work, data_dir, seed)
     out: dict[str, Any] = {"model": scorer.name, "model_id": scorer.model_id, "threshold": scorer.threshold,
-                           "n_pairs": len(pairs), "seed": seed, "render": asdict(Render()), "conditions": CONDITIONS,
+                           "n_pairs": len(pairs), "seed": seed, "render": asdict(Render()),
                            "accuracy": {}, "accuracy_scored": {}, "failed": {}, "seconds": {}}
-    runs = (("aligned", aligned_csv, "auto"), ("unaligned", unaligned_csv, "off"),
-            ("unaligned_aligned", unaligned_csv, "on"), ("unaligned_oracle", oracle_pairs(work), "auto"))
+    shipped = scorer.landmarks
+    other = "unaligned_cascade" if shipped else "unaligned_landmarks"
+    runs = (("aligned", aligned_csv, "auto", shipped), ("unaligned", unaligned_csv, "off", shipped),
+            ("unaligned_aligned", unaligned_csv, "on", shipped), (other, unaligned_csv, "on", not shipped),
+            ("unaligned_oracle", oracle_pairs(work), "auto", shipped))
+    out["conditions"] = {c: CONDITIONS[c] for c, *_ in runs}
+    out["alignment"] = "landmarks" if shipped else "cascade"
+    out["images_per_second"] = {}
     bar = tqdm(runs, desc="alignment experiment", unit="condition", disable=not progress)
-    for cond, csv_file, align in bar:
+    for cond, csv_file, align, landmarks in bar:
         bar.set_postfix_str(cond)
-        res = verify_pairs(scorer, csv_file, align=align)
+        scorer.landmarks = landmarks
+        try:
+            res = verify_pairs(scorer, csv_file, align=align)
+        finally:
+            scorer.landmarks = shipped
         correct = sum(1 for r in res.rows if r.error is None and r.same == bool(r.label))
         out["accuracy"][cond] = correct / len(res.rows)  # a pair whose face was not found counts as a wrong decision
         out["accuracy_scored"][cond] = res.accuracy
         out["failed"][cond] = len(res.failed)
         out["seconds"][cond] = res.seconds
-    err = eye_errors(work, eye_sample)
-    ok = err[np.isfinite(err)]
-    out["eye_error_px"] = {"n": int(len(err)), "not_found": int((~np.isfinite(err)).sum()),
-                           "median": float(np.median(ok)), "p90": float(np.percentile(ok, 90)),
-                           "within_5px": float(np.mean(ok <= 5)), "within_10px": float(np.mean(ok <= 10))}
+        out["images_per_second"][cond] = res.images_per_second
+    for key, landmarks in (("eye_error_px", shipped), (f"eye_error_px_{other.split('_')[1]}", not shipped)):
+        err = eye_errors(work, eye_sample, landmarks)
+        ok = err[np.isfinite(err)]
+        out[key] = {"n": int(len(err)), "not_found": int((~np.isfinite(err)).sum()),
+                    "median": float(np.median(ok)), "p90": float(np.percentile(ok, 90)),
+                    "within_5px": float(np.mean(ok <= 5)), "within_10px": float(np.mean(ok <= 10))}
     out["seconds"]["total"] = time.perf_counter() - t0
     atomic_write_json(result_path(scorer, results, seed, n_pairs), out)
     return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.images import load_images
+from ..data.photos import load_store
 from ..data.paths import require_data_dir
 from ..errors import RunError
 from ..evaluate import best_threshold, fold_summary, metrics
@@ -146,7 +146,7 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, ou
         card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(s) for s in k_scores],
                          "max_abs_diff_onnx": gap}
         # 2. the record's own pairs through the shipped runtime
-        store = load_images(require_data_dir(data), scorer.pre, progress=progress)
+        store = load_store(cfg.data.images, require_data_dir(data), scorer.pre, progress=progress)
         val_df, test_df = rec.val_scores, rec.scores
         val_s = _split_scores(scorer, store, pairs_from_scores(val_df))
         test_s = _split_scores(scorer, store, pairs_from_scores(test_df))

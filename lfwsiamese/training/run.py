@@ -16,7 +16,8 @@ import pandas as pd
 
 from ..config import ExperimentConfig
 from ..data import protocols as P
-from ..data.images import ImageStore, Preprocess, load_images
+from ..data.images import ImageStore, Preprocess
+from ..data.photos import MixedStore, load_store
 from ..data.paths import require_data_dir, splits_dir
 from ..data.sampling import calibration_pairs, epoch_pair_arrays, identity_groups
 from ..data.splits import IdentitySplit, Split, identity_split, make_split
@@ -64,7 +65,7 @@ def protocol_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
     """
     data_dir = require_data_dir(data)
     sdir = splits_dir(data_dir)
-    store = load_images(data_dir, Preprocess.of(cfg.data), progress=progress)
+    store = load_store(cfg.data.images, data_dir, Preprocess.of(cfg.data), progress=progress)
     if cfg.data.protocol == "view2":
         k = cfg.data.fold
         all_pairs = P.load_pairs("pairs.txt", sdir)
@@ -166,6 +167,8 @@ def prepare(cfg: ExperimentConfig, run_dir: Path, data: str | os.PathLike | None
         groups = identity_groups(store, split.train_people)
         npair = cfg.train.batch_size if cfg.train.loss == "npair" else 0
         ea, eb, ey = epoch_pair_arrays(groups, n_train, cfg.seed, first_epoch, cfg.train.epochs, positive_batch=npair)
+        if isinstance(store, MixedStore):  # each side its crop or its photo (the N-pair batches keep their people)
+            ea, eb = store.mix(ea, cfg.seed, first_epoch), store.mix(eb, cfg.seed + 1, first_epoch)
         train_ds = epoch_pairs_dataset(store.array, ea, eb, ey, cfg.train.batch_size, seed=cfg.seed,
                                        first_epoch=first_epoch, pixel_scale=cfg.data.pixel_scale,
                                        augment=cfg.data.augment)
@@ -174,6 +177,8 @@ def prepare(cfg: ExperimentConfig, run_dir: Path, data: str | os.PathLike | None
             calibration = calibration_pairs(groups, 2000, cfg.seed)
     else:
         ta, tb, ty = store.rows(split.train)
+        if isinstance(store, MixedStore):  # one draw for all epochs (this sampling repeats its pairs)
+            ta, tb = store.mix(ta, cfg.seed), store.mix(tb, cfg.seed + 1)
         n_train = len(ta)
         train_ds = training_dataset(store.array, ta, tb, ty, cfg.train.batch_size, seed=cfg.seed, first_epoch=first_epoch,
                                     epochs=cfg.train.epochs, pixel_scale=cfg.data.pixel_scale, augment=cfg.data.augment)
@@ -309,8 +314,8 @@ def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None =
                         "and pass that RUN_DIR")
     setup(rec.config)
     model = load_run_model(run_dir)
-    store = load_images(require_data_dir(data), Preprocess.of(rec.config.data),
-                        progress=progress)
+    store = load_store(rec.config.data.images, require_data_dir(data), Preprocess.of(rec.config.data),
+                       progress=progress)
     scale = rec.config.data.pixel_scale
     plain, averaged, labels = {}, {}, {}
     for split, df in (("val", rec.val_scores), ("test", rec.scores)):
