@@ -295,3 +295,22 @@ def test_identify_ranks_people_caches_and_says_unknown(tmp_path, capsys) -> None
     assert (stranger.person == "unknown") == (stranger.score <= stranger.threshold)
     rc, _, err = run_cli(capsys, "identify", str(q), "--gallery", str(tmp_path / "none"))
     one_error(rc, err, "--gallery", "no such folder")
+
+
+# ------------------------------------------------------------------------------------------- speed
+@pytest.mark.realdata
+def test_bench_verifier_times_devtest_crops_and_photos(real_data, capsys) -> None:
+    rc, out, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "4", "--json", "--data", str(real_data))
+    assert rc == 0
+    res = json.loads(out)
+    crops, photos = res["crops"], res["photos"]
+    assert (crops["pairs"], crops["images"], crops["images_aligned"]) == (1000, 1549, 0)  # LFW-a crops: none detected
+    assert photos["pairs"] == 4 and photos["images_aligned"] == photos["images"] - photos["faces_not_found"] > 0
+    for r in (crops, photos):
+        assert r["pairs_per_second"] == pytest.approx(r["pairs"] / r["seconds"], rel=0.3)  # (scored pairs only)
+        assert r["images_per_second"] == pytest.approx(r["images"] / r["seconds"])
+    assert crops["images_per_second"] > photos["images_per_second"]  # detection is the slow part
+    assert res["alignment"] == ("landmarks" if load_shipped().landmarks else "cascade") and res["cpu"]
+    assert "DevTest as LFW-a crops" in err and "pairs/s" in err
+    rc, _, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "0", "--data", str(real_data))
+    one_error(rc, err, "--photo-pairs 0", "between 2 and 1000")

@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import LfwSiameseError, RunsFailedError
 from ..files import atomic_write_json, check_writable_file, write_errors
@@ -250,37 +250,62 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..records.provenance import environment
-    from ..training.bench import format_ablation, format_table, run_ablation, run_bench
     progress = not (args.quiet or args.json)
     out = None
     if args.out:  # before the benchmark, not after minutes of it
         out = check_writable_file(args.out, f"--out {args.out}", "give --out a file in a folder you can write, "
                                   "e.g. --out results/bench/cpu.json")
-    if args.recipe:
-        from ..recipes import get_config
-        from ..training.recipe_bench import format_recipe_bench, run_recipe_bench
-        get_config(args.recipe)  # an unknown name is a ConfigError listing the recipes, before images load
-        res = run_recipe_bench(args.recipe, steps=args.steps, data=args.data, progress=progress)
-        res["env"] = environment(res["precision"], False)
-        fmt = format_recipe_bench
-    elif args.ablation:
-        res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
-        res["env"] = environment("per variant", False)
-        fmt = format_ablation
+    if args.verifier:
+        from ..serve.bench import bench_verifier
+        from ..serve.scorer import load_shipped
+        if not 2 <= args.photo_pairs <= 1000:
+            raise LfwSiameseError(f"--photo-pairs {args.photo_pairs}: give between 2 and 1000 DevTest pairs")
+        res = bench_verifier(load_shipped(), args.data, args.photo_pairs, progress)
+        fmt = format_verifier_bench
     else:
-        res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress,
-                        precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
-                        bn_fused=not args.keras_bn)
-        res["env"] = environment(res["ours"]["precision"], res["ours"]["jit_compile"])
-        fmt = format_table
+        res, fmt = _training_bench(args, progress)
     if out is not None:
         with write_errors(out, "nothing was written to it; free space on that disk (or choose another --out) and rerun"):
             atomic_write_json(out, res)
     if args.json:
         print(fmt(res), file=sys.stderr)
         print(json.dumps(res, indent=2))
+    elif args.verifier:  # (the training benches print their table as they go)
+        print(fmt(res))
     return 0
+
+
+def _training_bench(args: argparse.Namespace, progress: bool) -> tuple[dict, Callable[[dict], str]]:
+    """The training benches (TensorFlow): a recipe's own steps, the ablation, or ours against the reference loop."""
+    from ..records.provenance import environment
+    from ..training.bench import format_ablation, format_table, run_ablation, run_bench
+    if args.recipe:
+        from ..recipes import get_config
+        from ..training.recipe_bench import format_recipe_bench, run_recipe_bench
+        get_config(args.recipe)  # an unknown name is a ConfigError listing the recipes, before images load
+        res = run_recipe_bench(args.recipe, steps=args.steps, data=args.data, progress=progress)
+        res["env"] = environment(res["precision"], False)
+        return res, format_recipe_bench
+    if args.ablation:
+        res = run_ablation(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress)
+        res["env"] = environment("per variant", False)
+        return res, format_ablation
+    res = run_bench(steps=args.steps, batch_size=args.batch_size, data=args.data, progress=progress,
+                    precision=args.precision, jit_compile=args.jit, fused_towers=not args.unfused,
+                    bn_fused=not args.keras_bn)
+    res["env"] = environment(res["ours"]["precision"], res["ours"]["jit_compile"])
+    return res, format_table
+
+
+def format_verifier_bench(res: dict) -> str:
+    """The verifier's speed as a few lines (the JSON has every figure)."""
+    lines = [f"verifier speed, {res['model']} on {res['cpu']} ({res['logical_cpus']} logical CPUs), "
+             f"alignment: {res['alignment']}"]
+    for k, label in (("crops", "DevTest as LFW-a crops"), ("photos", "DevTest rendered as photos")):
+        r = res[k]
+        lines.append(f"  {label:<28} {r['pairs']:>5} pairs {r['images']:>5} images  {r['pairs_per_second']:7.1f} pairs/s "
+                     f"{r['images_per_second']:7.1f} images/s  (faces not found: {r['faces_not_found']})")
+    return "\n".join(lines)
 
 
 @contextlib.contextmanager

@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--recipe", metavar="NAME",
                    help="instead, time a named recipe's own training steps (e.g. improved, npair): its model, loss, "
                         "precision, batch and augmentation; --steps and --out apply, the other options do not")
+    b.add_argument("--verifier", action="store_true",
+                   help="instead, time the shipped verifier (no TensorFlow): `verify --pairs` on the 1,000 DevTest pairs "
+                        "as LFW-a crops, and on --photo-pairs of them rendered as ordinary photos (detection included)")
+    b.add_argument("--photo-pairs", type=int, default=100, help="DevTest pairs rendered as photos for --verifier")
     b.set_defaults(func=cmd_bench)
 
     v = sub.add_parser("verify", help="same person or not: two image files, or every row of --pairs PAIRS.csv")
@@ -181,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     needs_tf = args.command in TF_COMMANDS or (args.command in TF_IF_RUN and getattr(args, "run", None))
+    needs_tf = needs_tf and not getattr(args, "verifier", False)  # bench --verifier runs the ONNX model only
     if needs_tf and not args.debug:
         import_tf_quietly()
     try:

@@ -17,7 +17,7 @@ LIMITS = (
     "to identify people without their consent, for surveillance, or for any decision about a person without human "
     "review.",
     "**Images.** The model sees grayscale only. Photos that are not LFW-a crops go through OpenCV's Haar face detector "
-    "(frontal faces, in-plane rotation up to about 45 degrees) and an eye-based alignment; a face it misses is an "
+    "(frontal faces, in-plane rotation up to about 45 degrees) and the alignment above; a face it misses is an "
     "error, and a poorly aligned face scores lower.",
     "**Calibration.** The probability was calibrated on LFW-a faces rendered as photos (turned, relit, blurred, "
     "colour-cast, JPEG-compressed), not on photos taken by cameras; on your own photos it may be over- or "
@@ -85,6 +85,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- The shipped runtime's validation scores differ from the record's by at most {_f(n['val_max_abs_diff'], 5)}; "
         f"its threshold on the head's score, {_f(n['raw_threshold'])}, was {card['threshold_source']}.",
         "",
+        *_alignment_lines(card),
         *_calibration_lines(card),
         "## Input expectations",
         f"- Any photo with one roughly frontal face: it is detected and aligned to LFW-a's frame (`--align auto` leaves "
@@ -105,6 +106,37 @@ def _decided(card: dict[str, Any]) -> dict[str, Any]:
     """DevTest crops' metrics at the decision users get: the calibrated one where there is a calibration."""
     ev = card.get("evaluation")
     return ev["test"]["crops"] if ev else card["shipped"]["test"]
+
+
+#: The model files the pipeline runs besides the network, and their licences (read from the files and packages).
+MODEL_FILES = (
+    "OpenCV's Haar cascades `haarcascade_frontalface_default.xml`, `haarcascade_frontalface_alt2.xml` and "
+    "`haarcascade_eye.xml` (face and eye detection), inside the `opencv-python-headless` wheel (Apache 2.0): each file "
+    "carries the Intel License Agreement for the Open Source Computer Vision Library, a BSD-style licence that allows "
+    "redistribution and use, commercial included.",
+    "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step), inside `face_recognition_models` (whose licence "
+    "file is CC0 1.0), run by `dlib-bin` (Boost Software License). The model was trained on the iBUG 300-W "
+    "annotations, whose terms exclude commercial use, so dlib's author advises asking Imperial College London "
+    "before any commercial use of this file: treat the landmark step as research and non-commercial use. Without "
+    "the `landmarks` extra the step is skipped, and photos are aligned by the Haar cascades alone.",
+)
+
+
+def _alignment_lines(card: dict[str, Any]) -> list[str]:
+    """Which alignment the calibration was fitted with, chosen on validation photos, and the licences of its files."""
+    cal = card.get("calibration") or {}
+    cands = cal.get("alignment_candidates")
+    if not cands:
+        return []
+    names = {"landmarks": "Haar cascades, then dlib's 68 landmark points", "cascade": "Haar cascades alone"}
+    lines = ["## Alignment",
+             f"- Chosen on the validation people's photos ({len(cands)} candidates, by AUC): "
+             f"**{names.get(cal['alignment'], cal['alignment'])}**. The verifier aligns photos this way; the "
+             "calibration below holds for photos aligned so.",
+             "", "| alignment | validation AUC | validation accuracy (its own Platt fit, at 0.5) |", "|---|---|---|"]
+    lines += [f"| {names.get(k, k)} | {_f(v['auc'], 3)} | {_pct(v['accuracy'])} |" for k, v in cands.items()]
+    lines += ["", "Model files and their licences:", *[f"- {t}" for t in MODEL_FILES], ""]
+    return lines
 
 
 def _calibration_lines(card: dict[str, Any]) -> list[str]:
