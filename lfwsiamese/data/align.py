@@ -4,7 +4,10 @@ The detector is OpenCV's frontal-face Haar cascade with its eye cascade, both in
 wheel (4.x: the 5.x wheels no longer carry the cascade files), so nothing is downloaded at run time. A face is looked
 for upright and, if none is found confidently, in the image rotated by +-15, +-30 and +-45 degrees; its box gives a
 first similarity transform (box centre and size onto the median LFW-a box), the eyes found near their canonical
-places in that first alignment refine rotation, scale and position. The result is resampled once from the source.
+places in that first alignment refine rotation, scale and position. With `landmarks=True` (the verifier's default
+where the `landmarks` extra is installed) dlib's 68-point shape predictor then runs on that alignment, and a
+least-median-of-squares similarity moves 18 of its points onto their median places on LFW-a (`landmarks.TEMPLATE`).
+The result is resampled once from the source.
 
 The canonical frame (median box and eye centres, in pixels of the 250x250 frame) was measured with the same cascades
 on 600 aligned LFW-a images of peopleDevTrain people (`measure_canonical_frame`, seed 0; 598 faces, 439 with both
