@@ -6,7 +6,6 @@ so). The model is loaded before the clock starts; images are read from disk insi
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -15,20 +14,11 @@ from typing import Any
 from ..data import protocols as P
 from ..data.paths import require_data_dir, splits_dir
 from ..data.unaligned import PHOTO, protocol_pairs_csv, render_pairs
+from ..records.provenance import cpu_model
 from .scorer import Scorer
 from .verify import BatchVerification, verify_pairs
 
 PHOTO_SEED = 2  # the seed of the calibration's DevTest photos (`serve.calibrate.TEST_SEED`); the subset draws its own
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _row(res: BatchVerification) -> dict[str, Any]:
@@ -47,7 +37,7 @@ def bench_verifier(scorer: Scorer, data: str | os.PathLike | None = None, photo_
     pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
     same, diff = [p for p in pairs if p.label], [p for p in pairs if not p.label]
     subset = same[: photo_pairs // 2] + diff[: photo_pairs - photo_pairs // 2]
-    out: dict[str, Any] = {"model": scorer.name, "cpu": _cpu(), "logical_cpus": os.cpu_count(),
+    out: dict[str, Any] = {"model": scorer.name, "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
                            "alignment": "landmarks" if scorer.landmarks else "cascade", "date": time.strftime("%F")}
     with tempfile.TemporaryDirectory() as tmp:
         crops = protocol_pairs_csv(pairs, Path(tmp) / "crops.csv", data_dir)
