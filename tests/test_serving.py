@@ -300,9 +300,14 @@ def test_identify_ranks_people_caches_and_says_unknown(tmp_path, capsys) -> None
 # ------------------------------------------------------------------------------------------- speed
 @pytest.mark.realdata
 def test_bench_verifier_times_devtest_crops_and_photos(real_data, capsys) -> None:
-    rc, out, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "4", "--json", "--data", str(real_data))
+    rc, out, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "4", "--photo-side", "1200", "--cold-runs",
+                           "2", "--json", "--data", str(real_data))
     assert rc == 0
     res = json.loads(out)
+    cold = res["cold_verify"]  # new processes verifying two 1200x1200 photos (a failed run raises)
+    assert cold["runs"] == 2 == len(cold["seconds"]) and cold["side_px"] == res["photos"]["side_px"] == 1200
+    assert 0.3 < cold["median_seconds"] <= cold["max_seconds"] == max(cold["seconds"]) < 120
+    assert "cold `verify` of two photos" in err and "1200px photos" in err
     crops, photos = res["crops"], res["photos"]
     assert (crops["pairs"], crops["images"], crops["images_aligned"]) == (1000, 1549, 0)  # LFW-a crops: none detected
     assert photos["pairs"] == 4 and photos["images_aligned"] == photos["images"] - photos["faces_not_found"] > 0
@@ -314,3 +319,5 @@ def test_bench_verifier_times_devtest_crops_and_photos(real_data, capsys) -> Non
     assert "DevTest as LFW-a crops" in err and "pairs/s" in err
     rc, _, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "0", "--data", str(real_data))
     one_error(rc, err, "--photo-pairs 0", "between 2 and 1000")
+    rc, _, err = run_cli(capsys, "bench", "--verifier", "--photo-side", "50", "--data", str(real_data))
+    one_error(rc, err, "--photo-side 50", "between 100 and 8000")

@@ -260,7 +260,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ..serve.scorer import load_shipped
         if not 2 <= args.photo_pairs <= 1000:
             raise LfwSiameseError(f"--photo-pairs {args.photo_pairs}: give between 2 and 1000 DevTest pairs")
-        res = bench_verifier(load_shipped(), args.data, args.photo_pairs, progress)
+        if not 100 <= args.photo_side <= 8000:
+            raise LfwSiameseError(f"--photo-side {args.photo_side}: give a side between 100 and 8000 pixels")
+        if not 0 <= args.cold_runs <= 20:
+            raise LfwSiameseError(f"--cold-runs {args.cold_runs}: give between 0 and 20 runs")
+        res = bench_verifier(load_shipped(), args.data, args.photo_pairs, progress, args.photo_side, args.cold_runs)
         fmt = format_verifier_bench
     else:
         res, fmt = _training_bench(args, progress)
@@ -301,10 +305,16 @@ def format_verifier_bench(res: dict) -> str:
     """The verifier's speed as a few lines (the JSON has every figure)."""
     lines = [f"verifier speed, {res['model']} on {res['cpu']} ({res['logical_cpus']} logical CPUs), "
              f"alignment: {res['alignment']}"]
-    for k, label in (("crops", "DevTest as LFW-a crops"), ("photos", "DevTest rendered as photos")):
+    side = res["photos"].get("side_px")
+    for k, label in (("crops", "DevTest as LFW-a crops"),
+                     ("photos", f"DevTest as {side}px photos" if side else "DevTest rendered as photos")):
         r = res[k]
         lines.append(f"  {label:<28} {r['pairs']:>5} pairs {r['images']:>5} images  {r['pairs_per_second']:7.1f} pairs/s "
                      f"{r['images_per_second']:7.1f} images/s  (faces not found: {r['faces_not_found']})")
+    if "cold_verify" in res:
+        c = res["cold_verify"]
+        lines.append(f"  {'cold `verify` of two photos':<28} {c['runs']:>5} new processes: median {c['median_seconds']:.1f} s, "
+                     f"slowest {c['max_seconds']:.1f} s")
     return "\n".join(lines)
 
 

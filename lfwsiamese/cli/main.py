@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead, time the shipped verifier (no TensorFlow): `verify --pairs` on the 1,000 DevTest pairs "
                         "as LFW-a crops, and on --photo-pairs of them rendered as ordinary photos (detection included)")
     b.add_argument("--photo-pairs", type=int, default=100, help="DevTest pairs rendered as photos for --verifier")
+    b.add_argument("--photo-side", type=int, default=2000,
+                   help="--verifier's photos are enlarged to this many pixels a side (2000: 4 megapixels)")
+    b.add_argument("--cold-runs", type=int, default=3,
+                   help="--verifier also times this many cold `lfwsiamese verify` processes on two photos (0: none)")
     b.set_defaults(func=cmd_bench)
 
     v = sub.add_parser("verify", help="same person or not: two image files, or every row of --pairs PAIRS.csv")
