@@ -315,6 +315,9 @@ def test_bench_verifier_times_devtest_crops_and_photos(real_data, capsys) -> Non
         assert r["pairs_per_second"] == pytest.approx(r["pairs"] / r["seconds"], rel=0.3)  # (scored pairs only)
         assert r["images_per_second"] == pytest.approx(r["images"] / r["seconds"])
     assert crops["images_per_second"] > photos["images_per_second"]  # detection is the slow part
+    runs = crops["pairs_per_second_runs"]  # three passes over the crops, the median one reported
+    assert crops["runs"] == len(runs) == 3 and runs == sorted(runs, reverse=True)
+    assert crops["pairs_per_second"] == runs[1] and "median of 3 passes" in err
     assert res["alignment"] == ("landmarks" if load_shipped().landmarks else "cascade") and res["cpu"]
     assert "DevTest as LFW-a crops" in err and "pairs/s" in err
     rc, _, err = run_cli(capsys, "bench", "--verifier", "--photo-pairs", "0", "--data", str(real_data))

@@ -311,6 +311,9 @@ def format_verifier_bench(res: dict) -> str:
         r = res[k]
         lines.append(f"  {label:<28} {r['pairs']:>5} pairs {r['images']:>5} images  {r['pairs_per_second']:7.1f} pairs/s "
                      f"{r['images_per_second']:7.1f} images/s  (faces not found: {r['faces_not_found']})")
+        if len(r.get("pairs_per_second_runs", ())) > 1:
+            lo, hi = min(r["pairs_per_second_runs"]), max(r["pairs_per_second_runs"])
+            lines.append(f"  {'':<28} median of {r['runs']} passes; {lo:.1f} to {hi:.1f} pairs/s")
     if "cold_verify" in res:
         c = res["cold_verify"]
         lines.append(f"  {'cold `verify` of two photos':<28} {c['runs']:>5} new processes: median {c['median_seconds']:.1f} s, "
