@@ -11,7 +11,7 @@ import pytest
 from lfwsiamese.experiments.alignment import CONDITIONS, balanced_subset, result_path, run_alignment_experiment
 from lfwsiamese.data import protocols as P
 from lfwsiamese.errors import LfwSiameseError
-from lfwsiamese.serve.scorer import load_shipped
+from lfwsiamese.serve.scorer import ALIGNMENT_LANDMARKS, alignment_name, load_shipped
 from tests.cli_helpers import one_error, run_cli
 
 pytestmark = pytest.mark.realdata
@@ -42,8 +42,8 @@ def test_a_subset_holds_both_kinds_of_pair(real_data) -> None:
 def test_every_condition_is_scored_and_failures_count_as_wrong(experiment) -> None:
     out, _ = experiment
     assert out["n_pairs"] == N
-    other = "unaligned_cascade" if load_shipped().landmarks else "unaligned_landmarks"  # the comparison
-    assert set(out["conditions"]) == set(CONDITIONS) - ({"unaligned_cascade", "unaligned_landmarks"} - {other})
+    shipped = f"unaligned_{alignment_name(load_shipped().landmarks)}"  # scored as "unaligned_aligned"
+    assert set(out["conditions"]) == set(CONDITIONS) - {shipped}  # every other alignment, for comparison
     assert set(out["accuracy"]) == set(out["failed"]) == set(out["accuracy_scored"]) == set(out["conditions"])
     for cond in out["conditions"]:
         failed, acc, scored = out["failed"][cond], out["accuracy"][cond], out["accuracy_scored"][cond]
@@ -62,8 +62,8 @@ def test_the_eye_error_is_measured_on_every_render(experiment, real_data) -> Non
     assert e["n"] == len(images) and 0 <= e["not_found"] < e["n"]
     assert 0.0 <= e["median"] <= e["p90"]
     assert e["median"] < 10.0  # the aligner puts the eyes of real faces back within a few pixels (test_align)
-    other = [k for k in experiment[0] if k.startswith("eye_error_px_")]  # the other alignment, on the same renders
-    assert len(other) == 1 and experiment[0][other[0]]["n"] == e["n"]
+    others = [k for k in experiment[0] if k.startswith("eye_error_px_")]  # the other alignments, same renders
+    assert len(others) == len(ALIGNMENT_LANDMARKS) - 1 and all(experiment[0][k]["n"] == e["n"] for k in others)
 
 
 def test_a_quick_look_is_stored_apart_from_the_full_result(experiment) -> None:

@@ -95,3 +95,10 @@ def test_a_tiny_run_trains_on_crops_and_photos(tmp_path, monkeypatch) -> None:
     assert rec.config.data.images == "mixed" and seen
     assert 0.0 <= rec.metrics["test"]["accuracy"] <= 1.0 and rec.scores["score"].between(0, 1).all()
     assert load_store("lfwa", data, Preprocess.of(cfg.data), progress=False).array.shape[0] == len(store.paths)
+
+
+def test_training_photos_are_aligned_as_the_shipped_model_serves() -> None:
+    """Train what is served: the training photos end with the landmark model the shipped card's calibration names."""
+    from lfwsiamese.data.photos import LANDMARKS
+    from lfwsiamese.serve.scorer import load_shipped
+    assert LANDMARKS == load_shipped().landmarks

@@ -125,7 +125,7 @@ def cmd_alignment_experiment(args: argparse.Namespace) -> int:
         print(f"{label:<68} accuracy {res['accuracy'][k]:.4f}  (faces not found: {res['failed'][k]}; "
               f"{res['images_per_second'][k]:.1f} images/s)")
     for key in (k for k in res if k.startswith("eye_error_px")):
-        e, how = res[key], {"eye_error_px": "as shipped"}.get(key, key.rsplit("_", 1)[1] + " only")
+        e, how = res[key], "as shipped" if key == "eye_error_px" else key.removeprefix("eye_error_px_")
         print(f"eye error after alignment ({how}): median {e['median']:.1f} px, 90th percentile {e['p90']:.1f} px "
               f"({e['n']} renders)")
     print(f"{res['n_pairs']} DevTest pairs; stored in {result_path(scorer, args.results, args.seed, args.pairs)}")

@@ -4,9 +4,10 @@ The detector is OpenCV's frontal-face Haar cascade with its eye cascade, both in
 wheel (4.x: the 5.x wheels no longer carry the cascade files), so nothing is downloaded at run time. A face is looked
 for upright and, if none is found confidently, in the image rotated by +-15, +-30 and +-45 degrees; its box gives a
 first similarity transform (box centre and size onto the median LFW-a box), the eyes found near their canonical
-places in that first alignment refine rotation, scale and position. With `landmarks=True` (the verifier's default
-where the `landmarks` extra is installed) dlib's 68-point shape predictor then runs on that alignment, and a
-least-median-of-squares similarity moves 18 of its points onto their median places on LFW-a (`landmarks.TEMPLATE`).
+places in that first alignment refine rotation, scale and position. With `landmarks="68"` (or True) or "5", where
+the `landmarks` extra is installed, one of dlib's shape predictors then runs on that alignment, and a
+least-median-of-squares similarity moves its points (18 chosen of the 68, or all 5) onto their median places on
+LFW-a (`landmarks.TEMPLATE`, `landmarks.TEMPLATE5`); the shipped model's card says which the verifier uses.
 The result is resampled once from the source.
 
 The canonical frame (median box and eye centres, in pixels of the 250x250 frame) was measured with the same cascades
@@ -74,12 +75,12 @@ class Aligned:
     method: str  # "landmarks" (then refined by dlib's points), "eyes" (box and symmetry refined by the eyes) or
     # "box" (eyes not found: box and symmetry)
     face: Face | None = None
-    landmarks: np.ndarray | None = None  # (18, 2) dlib points used, in source pixels (method "landmarks")
+    landmarks: np.ndarray | None = None  # (18, 2) or (5, 2) dlib points used, in source pixels (method "landmarks")
 
     def to_dict(self) -> dict[str, Any]:
         """The face's box (source pixels), the angle it was found at, and the eye centres where the eye cascade found
         them (`method` "eyes" or "landmarks"; None otherwise), and the landmark points used (`method` "landmarks":
-        `data.landmarks.LANDMARK_POINTS` of dlib's 68, in that order; None otherwise)."""
+        `data.landmarks.LANDMARK_POINTS` of dlib's 68, or dlib's 5, in that order; None otherwise)."""
         f = self.face
         pts = None if self.landmarks is None else [[round(float(v), 1) for v in p] for p in self.landmarks]
         return {"box": [round(v, 1) for v in f.box] if f else None, "angle": f.angle if f else None,
@@ -234,29 +235,39 @@ def _refine(frame: np.ndarray) -> np.ndarray | None:
 
 
 _landmarker_lock = threading.Lock()
-_landmarker: list[Any] = []  # [Landmarker] once loaded, [None] where dlib or its model is not installed
+_landmarkers: dict[str, Any] = {}  # model -> Landmarker once loaded, or None where dlib or its model is not installed
 
 
-def _landmark_fix(frame: np.ndarray, max_angle: float = 20.0) -> tuple[np.ndarray, np.ndarray] | None:
-    """(correction frame -> frame, the 18 points in the frame) that maps the face's 18 landmark points onto LFW-a's
-    median ones (dlib's 68-point model, if the `landmarks` extra is installed), refused when implausible; None
-    otherwise.
+def landmark_model(landmarks: bool | str | None) -> str | None:
+    """`align_face`'s `landmarks` as a model of `data.landmarks.MODELS`: True is the 68-point one; False or None: none."""
+    if landmarks is None or landmarks is False:
+        return None
+    from .landmarks import check_model
+    return check_model("68" if landmarks is True else str(landmarks))
 
-    One predictor, used under a lock: its model is 100 MB, and a call costs about 3 ms."""
-    from .landmarks import TEMPLATE, LandmarkModelMissingError, Landmarker, points_of
+
+def _landmark_fix(frame: np.ndarray, model: str = "68", max_angle: float = 20.0
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(correction frame -> frame, the points in the frame) that maps the face's landmark points (18 of dlib's 68, or
+    its 5) onto LFW-a's median ones, if the `landmarks` extra is installed; refused when implausible; None otherwise.
+
+    One predictor per model, used under a lock: the 68-point model is 100 MB (the 5-point one 9 MB), and a call costs
+    about 3 ms (0.6 ms)."""
+    from .landmarks import LandmarkModelMissingError, Landmarker, points_of, template
     with _landmarker_lock:
-        if not _landmarker:
+        if model not in _landmarkers:
             try:
-                _landmarker.append(Landmarker())
+                _landmarkers[model] = Landmarker(model)
             except LandmarkModelMissingError:
-                _landmarker.append(None)
-        lm = _landmarker[0]
+                _landmarkers[model] = None
+        lm = _landmarkers[model]
         if lm is None:
             return None
-        pts = points_of(lm.points(frame, lm.fallback_box()))
-    # least squares over the 18 points, robust to a few bad ones (least median of squares)
+        found = lm.points(frame, lm.fallback_box())
+    pts = points_of(found) if model == "68" else found
+    # least squares over the points, robust to a few bad ones (least median of squares)
     cv2 = _cv2()
-    m, _ = cv2.estimateAffinePartial2D(pts, np.array(TEMPLATE, np.float32), method=cv2.LMEDS)
+    m, _ = cv2.estimateAffinePartial2D(pts, template(model), method=cv2.LMEDS)
     if m is None:
         return None
     scale = math.hypot(m[0, 0], m[1, 0])
@@ -277,9 +288,12 @@ def _warp(gray: np.ndarray, m: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(gray, m, (FRAME, FRAME), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True, landmarks: bool = False) -> Aligned:
+def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True, landmarks: bool | str | None = False
+               ) -> Aligned:
     """Detect the face (the largest, with a warning if there are several) and map it onto LFW-a's frame;
-    `landmarks`: then move its landmark points onto LFW-a's (needs the `landmarks` extra; skipped without it)."""
+    `landmarks` ("68" or True, "5"): then move that landmark model's points onto LFW-a's (needs the `landmarks`
+    extra; skipped without it)."""
+    model = landmark_model(landmarks)
     gray = np.ascontiguousarray(gray, dtype=np.uint8)
     if gray.ndim != 2 or min(gray.shape) < 24:
         raise FaceNotFoundError(f"{source}: no face found (image {gray.shape[::-1]} is too small to hold one)")
@@ -299,8 +313,8 @@ def align_face(gray: np.ndarray, source: str = "<image>", warn: bool = True, lan
     if fix is not None:
         m, method = compose(fix, m), "eyes"
     points = None
-    if landmarks:
-        found = _landmark_fix(_warp(gray, m))
+    if model is not None:
+        found = _landmark_fix(_warp(gray, m), model)
         if found is not None:
             points = apply(invert(m), found[1])  # frame of the first alignment -> source pixels
             m, method = compose(found[0], m), "landmarks"

@@ -2,7 +2,8 @@
 
 Each image is rendered as an ordinary photo (`unaligned.PHOTO`: turned, rotated, rescaled, shifted, lit unevenly,
 blurred, colour-cast, JPEG-compressed), read back as the verifier reads a file (Pillow's grayscale conversion), then
-detected and aligned by `align.align_face` with the landmark step, and preprocessed like any image. Image k of the
+detected and aligned by `align.align_face` with the landmark step the shipped model's card names (`LANDMARKS`),
+and preprocessed like any image. Image k of the
 store draws its render from the generator seeded by (RENDER_SEED, k): another seed than the calibration's photos
 (`serve.calibrate`: 1 and 2), so the photos the calibration is fitted and measured on are never trained on.
 
@@ -23,6 +24,8 @@ from .images import ImageStore, Preprocess, load_images, preprocess_image
 from .paths import cache_dir, require_data_dir
 
 RENDER_SEED = 3
+#: The landmark model of the verifier's alignment (the shipped card's "landmarks5"; a test keeps the two in step)
+LANDMARKS = "5"
 RNG_MIX = 7919  # the crop-or-photo draws of training pairs: rng((seed, RNG_MIX, epoch))
 IMAGES = ("lfwa", "mixed")
 
@@ -40,7 +43,7 @@ def served_photo(gray: np.ndarray, k: int, pre: Preprocess, seed: int = RENDER_S
     with Image.open(io.BytesIO(encode(canvas, quality))) as im:
         photo = np.asarray(im.convert("L"), np.uint8)
     try:
-        aligned = align_face(photo, f"image {k}", warn=False, landmarks=True).image
+        aligned = align_face(photo, f"image {k}", warn=False, landmarks=LANDMARKS).image
         found = True
     except FaceNotFoundError:
         aligned, found = gray, False
@@ -66,7 +69,7 @@ def served_photos(data: str | os.PathLike | None, pre: Preprocess, seed: int = R
     from ..files import atomic_save_npy
     from .perimage import every_image, map_chunks
     root, paths, tag = every_image(data)
-    name = f"photos-{tag}-s{seed}-{pre.key}-v1"
+    name = f"photos-{tag}-s{seed}-{pre.key}-lm{LANDMARKS}-v1"
     cfile, ffile = cache_dir() / f"{name}.npy", cache_dir() / f"{name}-found.npy"
     if cfile.is_file() and ffile.is_file():
         return np.load(cfile), np.load(ffile)

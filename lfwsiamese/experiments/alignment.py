@@ -22,12 +22,14 @@ from ..data.unaligned import Render, render_pairs, render_unaligned
 from ..errors import LfwSiameseError
 from ..files import atomic_write_json
 from ..records.store import results_dir
+from ..serve.scorer import ALIGNMENT_LANDMARKS, alignment_name
 from ..serve.verify import verify_pairs
 
 CONDITIONS = {"aligned": "LFW-a's aligned crops", "unaligned": "unaligned photos, resized whole (--align off)",
               "unaligned_aligned": "unaligned photos, detected and aligned as the model ships (--align on)",
               "unaligned_cascade": "unaligned photos, detected and aligned by the Haar cascades alone",
-              "unaligned_landmarks": "unaligned photos, aligned by the cascades, then dlib's landmark points",
+              "unaligned_landmarks": "unaligned photos, aligned by the cascades, then 18 of dlib's 68 points",
+              "unaligned_landmarks5": "unaligned photos, aligned by the cascades, then dlib's 5 points",
               "unaligned_oracle": "unaligned photos, put back by their known transform"}
 
 
@@ -54,7 +56,7 @@ def balanced_subset(pairs: list[P.Pair], n_pairs: int) -> list[P.Pair]:
     return same[: n_pairs // 2] + diff[: n_pairs - n_pairs // 2]
 
 
-def eye_errors(folder: Path, limit: int | None = None, landmarks: bool = True) -> np.ndarray:
+def eye_errors(folder: Path, limit: int | None = None, landmarks: bool | str | None = True) -> np.ndarray:
     """Per render: the larger of the two eyes' distances (in 250x250 frame pixels) between where alignment (with or
     without the landmark step) put the canonical eyes and where they belong; NaN where no face was found."""
     import cv2
@@ -115,12 +117,14 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
                            "n_pairs": len(pairs), "seed": seed, "render": asdict(Render()),
                            "accuracy": {}, "accuracy_scored": {}, "failed": {}, "seconds": {}}
     shipped = scorer.landmarks
-    other = "unaligned_cascade" if shipped else "unaligned_landmarks"
+    # every alignment the calibration could have chosen besides the shipped one, on the same renders
+    others = {a: lm for a, lm in ALIGNMENT_LANDMARKS.items() if a != alignment_name(shipped)}
     runs = (("aligned", aligned_csv, "auto", shipped), ("unaligned", unaligned_csv, "off", shipped),
-            ("unaligned_aligned", unaligned_csv, "on", shipped), (other, unaligned_csv, "on", not shipped),
+            ("unaligned_aligned", unaligned_csv, "on", shipped),
+            *((f"unaligned_{a}", unaligned_csv, "on", lm) for a, lm in others.items()),
             ("unaligned_oracle", oracle_pairs(work), "auto", shipped))
     out["conditions"] = {c: CONDITIONS[c] for c, *_ in runs}
-    out["alignment"] = "landmarks" if shipped else "cascade"
+    out["alignment"] = alignment_name(shipped)
     out["images_per_second"] = {}
     bar = tqdm(runs, desc="alignment experiment", unit="condition", disable=not progress)
     for cond, csv_file, align, landmarks in bar:
@@ -136,7 +140,7 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
         out["failed"][cond] = len(res.failed)
         out["seconds"][cond] = res.seconds
         out["images_per_second"][cond] = res.images_per_second
-    for key, landmarks in (("eye_error_px", shipped), (f"eye_error_px_{other.split('_')[1]}", not shipped)):
+    for key, landmarks in (("eye_error_px", shipped), *((f"eye_error_px_{a}", lm) for a, lm in others.items())):
         err = eye_errors(work, eye_sample, landmarks)
         ok = err[np.isfinite(err)]
         out[key] = {"n": int(len(err)), "not_found": int((~np.isfinite(err)).sum()),
@@ -149,10 +153,13 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
 
 def load_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
                               results: str | os.PathLike | None = None, seed: int = 0) -> dict[str, Any]:
-    """The stored result of the full experiment for this model, else run it (about 5 minutes on 2 cores)."""
+    """The stored result of the full experiment for this model and its alignment, else run it (about 5 minutes on
+    2 cores; a result stored for the same weights aligned another way is run again and replaced)."""
     f = result_path(scorer, results, seed)
     if f.is_file():
-        return json.loads(f.read_text())
+        stored = json.loads(f.read_text())
+        if stored.get("alignment") == alignment_name(scorer.landmarks):
+            return stored
     return run_alignment_experiment(scorer, data, results, seed)
 
 

@@ -21,7 +21,7 @@ from ..data import protocols as P
 from ..data.paths import require_data_dir, splits_dir
 from ..data.unaligned import PHOTO, protocol_pairs_csv, render_pairs
 from ..records.provenance import cpu_model
-from .scorer import Scorer
+from .scorer import Scorer, alignment_name
 from .verify import BatchVerification, verify_pairs
 
 PHOTO_SIDE = 2000  # px: the renders are enlarged to 2000x2000 (4 megapixels), the size of an ordinary photo
@@ -79,7 +79,7 @@ def bench_verifier(scorer: Scorer, data: str | os.PathLike | None = None, photo_
     same, diff = [p for p in pairs if p.label], [p for p in pairs if not p.label]
     subset = same[: photo_pairs // 2] + diff[: photo_pairs - photo_pairs // 2]
     out: dict[str, Any] = {"model": scorer.name, "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
-                           "alignment": "landmarks" if scorer.landmarks else "cascade", "date": time.strftime("%F")}
+                           "alignment": alignment_name(scorer.landmarks), "date": time.strftime("%F")}
     with tempfile.TemporaryDirectory() as tmp:
         crops = protocol_pairs_csv(pairs, Path(tmp) / "crops.csv", data_dir)
         runs = sorted((verify_pairs(scorer, crops, align="auto", progress=progress) for _ in range(CROP_RUNS)),

@@ -34,7 +34,7 @@ from ..errors import RunError
 from ..evaluate import metrics
 from ..files import atomic_write_text
 from ..records.store import results_dir
-from .scorer import ALIGNMENTS, Calibration, Scorer
+from .scorer import ALIGNMENT_LANDMARKS, ALIGNMENTS, Calibration, Scorer
 from .verify import verify_pairs
 
 VAL_SEED, TEST_SEED = 1, 2  # render seeds: validation photos (the fit), DevTest photos (the measurement)
@@ -103,7 +103,7 @@ def score_pairs(scorer: Scorer, pairs: Sequence[P.Pair], data: str | os.PathLike
     for cond, csv_file, alignment in runs:
         if alignment not in ALIGNMENTS + ("none",):
             raise RunError(f"alignment {alignment!r}: expected one of {ALIGNMENTS}")
-        scorer.landmarks = alignment == "landmarks" if alignment != "none" else default
+        scorer.landmarks = ALIGNMENT_LANDMARKS[alignment] if alignment != "none" else default
         try:
             res = verify_pairs(scorer, csv_file, align="auto", progress=progress)
         finally:

@@ -114,11 +114,14 @@ MODEL_FILES = (
     "`haarcascade_eye.xml` (face and eye detection), inside the `opencv-python-headless` wheel (Apache 2.0): each file "
     "carries the Intel License Agreement for the Open Source Computer Vision Library, a BSD-style licence that allows "
     "redistribution and use, commercial included.",
-    "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step), inside `face_recognition_models` (whose licence "
-    "file is CC0 1.0), run by `dlib-bin` (Boost Software License). The model was trained on the iBUG 300-W "
-    "annotations, whose terms exclude commercial use, so dlib's author advises asking Imperial College London "
-    "before any commercial use of this file: treat the landmark step as research and non-commercial use. Without "
-    "the `landmarks` extra the step is skipped, and photos are aligned by the Haar cascades alone.",
+    "dlib's `shape_predictor_5_face_landmarks.dat` (the landmark step of the `landmarks5` alignment), inside "
+    "`face_recognition_models` (whose licence file is CC0 1.0), run by `dlib-bin` (Boost Software License). dlib's "
+    "author released the file into the public domain and trained it on his own 5-point face landmark dataset, "
+    "itself released under CC0 1.0: free for any use, commercial included.",
+    "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step of the `landmarks` alignment, used only where a "
+    "card chooses it), in the same package. The model was trained on the iBUG 300-W annotations, whose terms exclude "
+    "commercial use, so dlib's author advises asking Imperial College London before any commercial use of this file. "
+    "Without the `landmarks` extra either landmark step is skipped, and photos are aligned by the Haar cascades alone.",
 )
 
 
@@ -128,7 +131,8 @@ def _alignment_lines(card: dict[str, Any]) -> list[str]:
     cands = cal.get("alignment_candidates")
     if not cands:
         return []
-    names = {"landmarks": "Haar cascades, then dlib's 68 landmark points", "cascade": "Haar cascades alone"}
+    names = {"landmarks5": "Haar cascades, then dlib's 5 landmark points",
+             "landmarks": "Haar cascades, then dlib's 68 landmark points", "cascade": "Haar cascades alone"}
     lines = ["## Alignment",
              f"- Chosen on the validation people's photos ({len(cands)} candidates, by AUC): "
              f"**{names.get(cal['alignment'], cal['alignment'])}**. The verifier aligns photos this way; the "

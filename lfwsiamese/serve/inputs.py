@@ -89,7 +89,7 @@ def _gray(img: Any) -> np.ndarray:
 
 
 def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | None = None,
-              landmarks: bool = True) -> Prepared:
+              landmarks: bool | str | None = True) -> Prepared:
     """One image -> `Prepared` (pixels, or the error that names it). Never raises for a bad image. `landmarks`: the
     alignment ends by moving dlib's landmark points onto LFW-a's (`data.align.align_face`); a scorer says which
     alignment its calibration was fitted with (`Scorer.landmarks`)."""
@@ -119,7 +119,8 @@ def to_pixels(image: Any, pre: Preprocess, align: str = "auto", source: str | No
 
 
 def prepare_many(images: Sequence[Any], pre: Preprocess, align: str = "auto", workers: int | None = None,
-                 sources: Sequence[str] | None = None, landmarks: bool = True) -> Iterator[Prepared]:
+                 sources: Sequence[str] | None = None, landmarks: bool | str | None = True
+                 ) -> Iterator[Prepared]:
     """`to_pixels` of each image, decoded and aligned in threads (Pillow and OpenCV release the GIL), in order."""
     check_mode(align)
     srcs = list(sources) if sources is not None else [describe(i) for i in images]

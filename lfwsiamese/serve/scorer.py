@@ -63,13 +63,23 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-(self.a * np.log(p / (1 - p)) + self.b)))
 
 
-ALIGNMENTS = ("landmarks", "cascade")  # the cascades, then dlib's landmark points; the cascades alone
+#: The alignments a calibration may be fitted with, each as `data.align.align_face`'s `landmarks`: the cascades,
+#: then dlib's 5 landmark points (CC0 model) or 18 of its 68 (research-use model); the cascades alone. In this order
+#: because `serve.calibrate.choose_alignment` gives ties to the first: the licence-free and faster model first.
+ALIGNMENT_LANDMARKS: dict[str, str | None] = {"landmarks5": "5", "landmarks": "68", "cascade": None}
+ALIGNMENTS = tuple(ALIGNMENT_LANDMARKS)
 
 
 def alignment_of(card: Mapping[str, Any]) -> str:
     """Which alignment the card's calibration was fitted on photos aligned with (`ALIGNMENTS`)."""
     cal = card.get("calibration") or {}
     return str(cal.get("alignment", "cascade" if cal else "landmarks"))
+
+
+def alignment_name(landmarks: bool | str | None) -> str:
+    """The `ALIGNMENTS` name of a scorer's `landmarks` (True is the 68-point model, as in `data.align`)."""
+    model = "68" if landmarks is True else (landmarks or None)
+    return next(a for a, m in ALIGNMENT_LANDMARKS.items() if m == model)
 
 
 class Scorer:
@@ -89,7 +99,7 @@ class Scorer:
     calibration: Calibration | None = None
     # the alignment's last step (`data.align.align_face(landmarks=...)`): a calibration holds only for photos aligned
     # as it was fitted on, so the shipped card names it (cards without the entry were fitted without landmarks)
-    landmarks: bool = True
+    landmarks: bool | str | None = True  # as `align_face`'s: "68" (or True), "5", or None for the cascades alone
 
     def tower(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """float32 (N, size, size, 1), already scaled -> (N, dim) embeddings."""
@@ -152,7 +162,11 @@ class OnnxScorer(Scorer):
         self.threshold = float(card["threshold"])
         self.head = Head(card["head"])
         self.calibration = Calibration(card["calibration"]) if card.get("calibration") else None
-        self.landmarks = alignment_of(card) == "landmarks"
+        alignment = alignment_of(card)
+        if alignment not in ALIGNMENT_LANDMARKS:
+            raise ShippedModelError(f"the model card's calibration names the alignment {alignment!r}, which this "
+                                    f"version does not know ({', '.join(ALIGNMENTS)}); upgrade lfwsiamese")
+        self.landmarks = ALIGNMENT_LANDMARKS[alignment]
         self.dim = int(card["embedding_dim"])
 
     def tower(self, x: np.ndarray) -> np.ndarray:
