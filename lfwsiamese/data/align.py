@@ -253,7 +253,7 @@ def _landmark_fix(frame: np.ndarray, model: str = "68", max_angle: float = 20.0
 
     One predictor per model, used under a lock: the 68-point model is 100 MB (the 5-point one 9 MB), and a call costs
     about 3 ms (0.6 ms)."""
-    from .landmarks import LandmarkModelMissingError, Landmarker, points_of, template
+    from .landmarks import LandmarkModelMissingError, Landmarker, template
     with _landmarker_lock:
         if model not in _landmarkers:
             try:
@@ -263,8 +263,7 @@ def _landmark_fix(frame: np.ndarray, model: str = "68", max_angle: float = 20.0
         lm = _landmarkers[model]
         if lm is None:
             return None
-        found = lm.points(frame, lm.fallback_box())
-    pts = points_of(found) if model == "68" else found
+        pts = lm.template_points(frame, lm.fallback_box())
     # least squares over the points, robust to a few bad ones (least median of squares)
     cv2 = _cv2()
     m, _ = cv2.estimateAffinePartial2D(pts, template(model), method=cv2.LMEDS)

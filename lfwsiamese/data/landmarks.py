@@ -109,6 +109,11 @@ class Landmarker:
         shape = self.predictor(img, box)
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
+    def template_points(self, gray: np.ndarray, box: Any | None = None) -> np.ndarray:
+        """The points whose medians on LFW-a `template(self.model)` holds: 18 of the 68 (`points_of`), or all 5."""
+        found = self.points(gray, box)
+        return points_of(found) if self.model == "68" else found
+
     def lfwa_points(self, gray: np.ndarray) -> tuple[np.ndarray, bool]:
         """Landmarks of one aligned LFW-a face, and whether the detector found it (else the fallback box was used)."""
         box = self.box(gray)
@@ -130,8 +135,7 @@ def measure_template(data: str | os.PathLike | None = None, n: int = 600, seed: 
     for i in rng.permutation(len(people))[:n]:
         name, count = people[i]
         img = Image.open(images_dir(d) / name / f"{name}_{rng.integers(1, count + 1):04d}.jpg").convert("L")
-        found = lm.points(np.asarray(img), lm.fallback_box())
-        pts.append(points_of(found) if model == "68" else found)
+        pts.append(lm.template_points(np.asarray(img), lm.fallback_box()))
     return np.median(np.array(pts), 0)
 
 

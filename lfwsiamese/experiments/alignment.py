@@ -118,13 +118,14 @@ def run_alignment_experiment(scorer: Any, data: str | os.PathLike | None = None,
                            "accuracy": {}, "accuracy_scored": {}, "failed": {}, "seconds": {}}
     shipped = scorer.landmarks
     # every alignment the calibration could have chosen besides the shipped one, on the same renders
-    others = {a: lm for a, lm in ALIGNMENT_LANDMARKS.items() if a != alignment_name(shipped)}
+    shipped_name = alignment_name(shipped)
+    others = {a: lm for a, lm in ALIGNMENT_LANDMARKS.items() if a != shipped_name}
     runs = (("aligned", aligned_csv, "auto", shipped), ("unaligned", unaligned_csv, "off", shipped),
             ("unaligned_aligned", unaligned_csv, "on", shipped),
             *((f"unaligned_{a}", unaligned_csv, "on", lm) for a, lm in others.items()),
             ("unaligned_oracle", oracle_pairs(work), "auto", shipped))
     out["conditions"] = {c: CONDITIONS[c] for c, *_ in runs}
-    out["alignment"] = alignment_name(shipped)
+    out["alignment"] = shipped_name
     out["images_per_second"] = {}
     bar = tqdm(runs, desc="alignment experiment", unit="condition", disable=not progress)
     for cond, csv_file, align, landmarks in bar:

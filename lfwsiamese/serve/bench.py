@@ -40,10 +40,8 @@ def _enlarge(csv_path: Path, side: int) -> list[str]:
     """Every image of a pairs file resized in place to side x side (bicubic) and stored as JPEG quality 90 under its
     own name, so the pairs file still points at it; returns the image paths in file order."""
     from PIL import Image
-    paths: list[str] = []
     with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
-            paths += [q for q in (row["path_a"], row["path_b"]) if q not in paths]
+        paths = list(dict.fromkeys(q for row in csv.DictReader(f) for q in (row["path_a"], row["path_b"])))
     for q in paths:
         with Image.open(q) as im:
             big = im.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
@@ -67,9 +65,9 @@ def cold_verify(a: str, b: str, runs: int = COLD_RUNS) -> dict[str, Any]:
 
 def bench_verifier(scorer: Scorer, data: str | os.PathLike | None = None, photo_pairs: int = 100,
                    progress: bool = True, photo_side: int = PHOTO_SIDE, cold_runs: int = COLD_RUNS) -> dict[str, Any]:
-    """Pairs and images per second on DevTest crops (all 1,000 pairs; the median of `CROP_RUNS` passes) and on `photo_pairs` DevTest pairs rendered as
-    photos of photo_side x photo_side px (half same-person, half different; rendered before the clock starts), then
-    `cold_runs` cold starts of `verify` on two of those photos."""
+    """Pairs and images per second on DevTest crops (all 1,000 pairs; the median of `CROP_RUNS` passes) and on
+    `photo_pairs` DevTest pairs rendered as photos of photo_side x photo_side px (half same-person, half different;
+    rendered before the clock starts), then `cold_runs` cold starts of `verify` on two of those photos."""
     if not 2 <= photo_pairs <= 1000:
         raise ValueError(f"photo_pairs={photo_pairs}: expected between 2 and 1000 DevTest pairs")
     if not 100 <= photo_side <= 8000:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..data.align import landmark_model
 from ..data.images import Preprocess
 from ..errors import RunError
 from .shipped import ShippedModelError, checked_model_file, read_card, shipped_dir
@@ -78,7 +79,7 @@ def alignment_of(card: Mapping[str, Any]) -> str:
 
 def alignment_name(landmarks: bool | str | None) -> str:
     """The `ALIGNMENTS` name of a scorer's `landmarks` (True is the 68-point model, as in `data.align`)."""
-    model = "68" if landmarks is True else (landmarks or None)
+    model = landmark_model(landmarks)
     return next(a for a, m in ALIGNMENT_LANDMARKS.items() if m == model)
 
 
