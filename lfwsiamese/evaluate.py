@@ -113,3 +113,24 @@ def fold_summary(per_fold: list[dict[str, Any]], keys: tuple[str, ...] = ("accur
         sd = float(v.std(ddof=1)) if v.size > 1 else float("nan")
         out[k] = {"mean": float(v.mean()), "sd": sd, "se": sd / np.sqrt(v.size) if v.size > 1 else float("nan")}
     return out
+
+
+def auc_difference(labels: np.ndarray, a: np.ndarray, b: np.ndarray, level: float = 0.95,
+                   resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """AUC(a) - AUC(b) of two models' scores on the same pairs, with a paired percentile bootstrap interval over
+    the pairs (SciPy's `bootstrap`): the two models meet the same pairs, so they are resampled together."""
+    from scipy.stats import bootstrap
+    y, sa, sb = (np.asarray(v, dtype=float) for v in (labels, a, b))
+    if not len(y) == len(sa) == len(sb):
+        raise LfwSiameseError(f"labels and scores differ in length: {len(y)}, {len(sa)}, {len(sb)}; score the "
+                              f"same pairs with both models")
+
+    def diff(yy: np.ndarray, xa: np.ndarray, xb: np.ndarray) -> float:
+        if yy.min() == yy.max():  # a resample of one class has no AUC
+            return np.nan
+        return roc_auc_score(yy, xa) - roc_auc_score(yy, xb)
+
+    ci = bootstrap((y, sa, sb), diff, paired=True, vectorized=False, n_resamples=resamples,
+                   confidence_level=level, method="percentile", random_state=seed).confidence_interval
+    return {"difference": float(diff(y, sa, sb)), "low": float(ci.low), "high": float(ci.high),
+            "pairs": int(len(y)), "resamples": resamples}

@@ -7,6 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from lfwsiamese.errors import LfwSiameseError
 from lfwsiamese.evaluate import (
+    auc_difference,
     best_threshold,
     equal_error_rate,
     evaluate_scores,
@@ -69,3 +70,16 @@ def test_non_finite_scores_are_refused(bad: np.ndarray) -> None:
 def test_length_mismatch_is_refused() -> None:
     with pytest.raises(LfwSiameseError, match="3 scores but 2 labels"):
         best_threshold(np.array([0, 1]), np.array([0.1, 0.2, 0.3]))
+
+
+def test_auc_difference_pairs_the_models() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    better, worse = y + rng.normal(0, 0.5, 400), y + rng.normal(0, 2.0, 400)
+    d = auc_difference(y, better, worse, resamples=300)
+    assert d["difference"] == pytest.approx(roc_auc_score(y, better) - roc_auc_score(y, worse))
+    assert d["low"] < d["difference"] < d["high"] and d["low"] > 0.1  # clearly better: 0 is outside
+    same = auc_difference(y, better, better, resamples=50)
+    assert same["difference"] == same["low"] == same["high"] == 0
+    with pytest.raises(LfwSiameseError, match="differ in length"):
+        auc_difference(y, better, worse[:10])

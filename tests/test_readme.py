@@ -20,7 +20,8 @@ def test_readme_speed_paragraph_matches_the_verifier_bench_record() -> None:
     crops, photos, cold = rec["crops"], rec["photos"], rec["cold_verify"]
     side = photos["side_px"]
     expected = [
-        f"`{RECORD.relative_to(ROOT).as_posix()}`: {rec['cpu']}, {rec['logical_cpus']} logical CPUs",
+        f"`{RECORD.relative_to(ROOT).as_posix()}`: {rec['cpu']} with {', '.join(rec['cpu_features'])}, "
+        f"{rec['logical_cpus']} logical CPUs",
         {"landmarks5": "5-point landmark", "landmarks": "68-point landmark", "cascade": "cascade"}[rec["alignment"]]
         + " alignment",
         f"two {cold['side_px']}x{cold['side_px']} photos answers in {cold['median_seconds']:.1f} s",

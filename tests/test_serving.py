@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -180,11 +181,17 @@ def test_the_shipped_score_is_the_calibrated_probability_decided_at_one_half() -
     assert np.all(np.diff(Calibration(cal)(x)) > 0)  # monotone: rankings (identify, one-shot) are unchanged
 
 
-def test_the_cards_measurements_come_from_the_stored_scores() -> None:
-    """Every number of the card's evaluation is recomputed from the stored per-pair scores; the fit used validation
-    photos only, and DevTest was measured, never fitted."""
+CANDIDATES = sorted((Path(__file__).resolve().parents[1] / "results" / "candidates").glob("*/model.json"))
+
+
+@pytest.mark.parametrize("folder", [None, *(c.parent for c in CANDIDATES)],
+                         ids=["shipped", *(c.parent.name for c in CANDIDATES)])
+def test_the_cards_measurements_come_from_the_stored_scores(folder: Path | None) -> None:
+    """Every number of the card's evaluation (the shipped card's, and each candidate's the book compares it with) is
+    recomputed from the stored per-pair scores; the fit used validation photos only, and DevTest was measured,
+    never fitted."""
     from lfwsiamese.serve.calibrate import fit_platt, read_scores, summary
-    card = read_card()
+    card = read_card(folder)
     df = read_scores(card)
     assert set(df["split"]) == {"val", "test"} and set(df["condition"]) == {"crops", "photos"}
     fit = df[(df["split"] == "val") & (df["condition"] == "photos") & df["found"]]
@@ -341,3 +348,26 @@ def test_the_card_names_the_alignment_the_scorer_uses() -> None:
     bad = {**card, "calibration": {**card["calibration"], "alignment": "mesh"}}
     with pytest.raises(ShippedModelError, match="'mesh'.*upgrade lfwsiamese"):
         OnnxScorer(checked_model_file(shipped_dir(), card), bad)
+
+
+def test_only_alignments_that_allow_any_use_are_chosen() -> None:
+    """The 68-point model's training data exclude commercial use: it is measured beside the others, and never
+    chosen even where it separates the validation photos best; ties go to the first of `ALIGNMENTS`."""
+    from lfwsiamese.errors import RunError
+    from lfwsiamese.serve.calibrate import choose_alignment
+    from lfwsiamese.serve.scorer import SHIPPABLE_ALIGNMENTS
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 200)
+    noise = {"landmarks": 0.2, "landmarks5": 0.6, "cascade": 1.0}  # the 68 points separate best
+    df = pd.concat([pd.DataFrame({"alignment": a, "label": y, "found": True,
+                                  "raw_score": 1 / (1 + np.exp(-(2 * y - 1 + rng.normal(0, s, y.size))))})
+                    for a, s in noise.items()], ignore_index=True)
+    best, cands = choose_alignment(df)
+    assert set(cands) == set(noise) and max(cands, key=lambda a: cands[a]["auc"]) == "landmarks"
+    assert best == "landmarks5" and best in SHIPPABLE_ALIGNMENTS and "landmarks" not in SHIPPABLE_ALIGNMENTS
+    tied = df[df["alignment"] != "landmarks"].copy()
+    tied.loc[tied["alignment"] == "cascade", "raw_score"] = tied.loc[tied["alignment"] == "landmarks5",
+                                                                     "raw_score"].to_numpy()
+    assert choose_alignment(tied)[0] == "landmarks5"  # a tie: the first
+    with pytest.raises(RunError, match="may ship"):
+        choose_alignment(df[df["alignment"] == "landmarks"])

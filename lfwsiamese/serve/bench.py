@@ -20,7 +20,7 @@ from typing import Any
 from ..data import protocols as P
 from ..data.paths import require_data_dir, splits_dir
 from ..data.unaligned import PHOTO, protocol_pairs_csv, render_pairs
-from ..records.provenance import cpu_model
+from ..records.provenance import cpu_features, cpu_model
 from .scorer import Scorer, alignment_name
 from .verify import BatchVerification, verify_pairs
 
@@ -76,7 +76,8 @@ def bench_verifier(scorer: Scorer, data: str | os.PathLike | None = None, photo_
     pairs = P.load_pairs("pairsDevTest.txt", splits_dir(data_dir))
     same, diff = [p for p in pairs if p.label], [p for p in pairs if not p.label]
     subset = same[: photo_pairs // 2] + diff[: photo_pairs - photo_pairs // 2]
-    out: dict[str, Any] = {"model": scorer.name, "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
+    out: dict[str, Any] = {"model": scorer.name, "cpu": cpu_model(), "cpu_features": cpu_features(),
+                           "logical_cpus": os.cpu_count(),
                            "alignment": alignment_name(scorer.landmarks), "date": time.strftime("%F")}
     with tempfile.TemporaryDirectory() as tmp:
         crops = protocol_pairs_csv(pairs, Path(tmp) / "crops.csv", data_dir)

@@ -31,10 +31,11 @@ from ..data import protocols as P
 from ..data.paths import cache_dir, require_data_dir, splits_dir
 from ..data.unaligned import PHOTO, Render, render_pairs
 from ..errors import RunError
-from ..evaluate import metrics
+from ..evaluate import auc_difference, metrics
 from ..files import atomic_write_text
 from ..records.store import results_dir
-from .scorer import ALIGNMENT_LANDMARKS, ALIGNMENTS, Calibration, Scorer
+from .scorer import ALIGNMENT_LANDMARKS, ALIGNMENTS, SHIPPABLE_ALIGNMENTS, Calibration, Scorer
+from .shipped import read_card
 from .verify import verify_pairs
 
 VAL_SEED, TEST_SEED = 1, 2  # render seeds: validation photos (the fit), DevTest photos (the measurement)
@@ -126,7 +127,8 @@ def scores_path(card: dict[str, Any], results: str | os.PathLike | None = None) 
 def choose_alignment(val_photos: pd.DataFrame) -> tuple[str, dict[str, Any]]:
     """The alignment whose validation photos the head separates best (AUC over the pairs scored, a pair whose face
     was not found counted as a wrong decision in the accuracy after each alignment's own Platt fit); ties go to the
-    first of `ALIGNMENTS`. Returns (choice, each candidate's numbers)."""
+    first of `ALIGNMENTS`. Only `SHIPPABLE_ALIGNMENTS` are chosen from; the others are measured beside them.
+    Returns (choice, each candidate's numbers)."""
     cands: dict[str, Any] = {}
     for alignment in ALIGNMENTS:
         g = val_photos[val_photos["alignment"] == alignment]
@@ -137,9 +139,11 @@ def choose_alignment(val_photos: pd.DataFrame) -> tuple[str, dict[str, Any]]:
         prob = np.where(g["found"], Calibration(spec)(g["raw_score"].fillna(0.5).to_numpy()), np.nan)
         m = summary(g.assign(probability=prob))
         cands[alignment] = {"auc": m["auc"], "accuracy": m["accuracy"], "pairs_scored": m["pairs_scored"]}
-    if not cands:
-        raise RunError("no validation photos were scored: nothing to choose the alignment on")
-    best = max(cands, key=lambda a: (cands[a]["auc"], -ALIGNMENTS.index(a)))
+    allowed = [a for a in cands if a in SHIPPABLE_ALIGNMENTS]
+    if not allowed:
+        raise RunError(f"no validation photos were scored with an alignment that may ship ({SHIPPABLE_ALIGNMENTS}): "
+                       f"nothing to choose the alignment on")
+    best = max(allowed, key=lambda a: (cands[a]["auc"], -ALIGNMENTS.index(a)))
     return best, cands
 
 
@@ -192,3 +196,27 @@ def read_scores(card: dict[str, Any], results: str | os.PathLike | None = None, 
     if served and "alignment" in df:
         df = df[df["alignment"].isin((card["calibration"]["alignment"], "none"))].reset_index(drop=True)
     return df
+
+
+def candidate_card(run: str, results: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The card of a model exported for the verifier but not shipped, written by `lfwsiamese ship-model --run
+    results/runs/RUN --out results/candidates/RUN` (its ONNX file stays out of git; its scores are kept)."""
+    return read_card(results_dir(results) / "candidates" / run)
+
+
+def photo_auc_difference(new: dict[str, Any], old: dict[str, Any], results: str | os.PathLike | None = None,
+                         resamples: int = 2000) -> dict[str, float]:
+    """AUC(new) - AUC(old) on the validation photo pairs (each model's own alignment), with a paired bootstrap
+    interval over the pairs both scored: how two models compare for photos without looking at DevTest."""
+    def val_photos(card: dict[str, Any]) -> pd.DataFrame:
+        df = read_scores(card, results)
+        return df[(df["split"] == "val") & (df["condition"] == "photos")]
+
+    a, b = val_photos(new), val_photos(old)
+    keys = ["name_a", "index_a", "name_b", "index_b", "label"]
+    both = a.merge(b, on=keys, suffixes=("_new", "_old"))
+    if not len(both) == len(a) == len(b):
+        raise RunError(f"{new['run']} and {old['run']} were calibrated on different validation pairs ({len(a)} "
+                       f"and {len(b)}, {len(both)} shared): compare them on the same pairs")
+    both = both[both["found_new"] & both["found_old"]]
+    return auc_difference(both["label"], both["raw_score_new"], both["raw_score_old"], resamples=resamples)

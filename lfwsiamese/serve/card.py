@@ -70,6 +70,10 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- {tr['protocol']}. {tr['people']} people / {tr['images']} images for training "
         f"({tr['sampling']} sampling), {tr['validation_people']} other DevTrain people held out for validation; "
         f"{tr['epochs']} epochs.",
+        *(["- Images: each training image as its LFW-a crop or, with probability one half, as a photo rendered and "
+           "aligned by the verifier's own pipeline (`data.images=\"mixed\"`); the record's validation and DevTest "
+           "pairs in the table below are scored on such photos."]
+          if data.get("images") == "mixed" else []),
         "- Nothing was chosen on DevTest: the record (by validation accuracy) and the threshold (maximum accuracy on "
         "the 1,000 validation pairs) were chosen on validation people only.",
         "",
@@ -118,8 +122,8 @@ MODEL_FILES = (
     "`face_recognition_models` (whose licence file is CC0 1.0), run by `dlib-bin` (Boost Software License). dlib's "
     "author released the file into the public domain and trained it on his own 5-point face landmark dataset, "
     "itself released under CC0 1.0: free for any use, commercial included.",
-    "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step of the `landmarks` alignment, used only where a "
-    "card chooses it), in the same package. The model was trained on the iBUG 300-W annotations, whose terms exclude "
+    "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step of the `landmarks` alignment, measured beside "
+    "the others at calibration and never chosen for shipping), in the same package. The model was trained on the iBUG 300-W annotations, whose terms exclude "
     "commercial use, so dlib's author advises asking Imperial College London before any commercial use of this file. "
     "Without the `landmarks` extra either landmark step is skipped, and photos are aligned by the Haar cascades alone.",
 )
@@ -134,7 +138,8 @@ def _alignment_lines(card: dict[str, Any]) -> list[str]:
     names = {"landmarks5": "Haar cascades, then dlib's 5 landmark points",
              "landmarks": "Haar cascades, then dlib's 68 landmark points", "cascade": "Haar cascades alone"}
     lines = ["## Alignment",
-             f"- Chosen on the validation people's photos ({len(cands)} candidates, by AUC): "
+             f"- Chosen on the validation people's photos ({len(cands)} measured; by AUC among those whose files allow any "
+             f"use): "
              f"**{names.get(cal['alignment'], cal['alignment'])}**. The verifier aligns photos this way; the "
              "calibration below holds for photos aligned so.",
              "", "| alignment | validation AUC | validation accuracy (its own Platt fit, at 0.5) |", "|---|---|---|"]

@@ -69,6 +69,9 @@ class Calibration:
 #: because `serve.calibrate.choose_alignment` gives ties to the first: the licence-free and faster model first.
 ALIGNMENT_LANDMARKS: dict[str, str | None] = {"landmarks5": "5", "landmarks": "68", "cascade": None}
 ALIGNMENTS = tuple(ALIGNMENT_LANDMARKS)
+#: The alignments whose model files allow any use, commercial included (`serve.card.MODEL_FILES`): only these may
+#: ship. The 68-point model's training data exclude commercial use, so it is measured for comparison, never chosen.
+SHIPPABLE_ALIGNMENTS = ("landmarks5", "cascade")
 
 
 def alignment_of(card: Mapping[str, Any]) -> str:
