@@ -86,3 +86,16 @@ def test_bench_recipe_refuses_a_fixed_pairs_recipe_and_names_the_other_benchmark
         run_recipe_bench("reference", steps=1, data=synth_data, progress=False)
     with pytest.raises(ValueError, match="steps=0"):
         run_recipe_bench("smoke", steps=0, data=synth_data, progress=False)
+
+
+def test_cpu_features_are_read_from_the_processor_flags(monkeypatch, tmp_path) -> None:
+    """One reader of /proc/cpuinfo's flags names what speed depends on; bf16 training follows it on a CPU."""
+    from lfwsiamese.training import setup
+    flags = "flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 fma\n"
+    real_read = setup.Path.read_text
+    monkeypatch.setattr(setup.Path, "read_text",
+                        lambda self, *a, **k: flags if str(self) == "/proc/cpuinfo" else real_read(self, *a, **k))
+    assert setup.cpu_features() == ["avx2", "avx512f", "avx512_bf16"]
+    flags = "flags\t\t: fpu sse2 avx2 fma\n"
+    assert setup.cpu_features() == ["avx2"]
+    assert set(setup.CPU_FEATURES) >= {"amx_bf16", "avx512_bf16"}

@@ -68,23 +68,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-#: The vector and matrix extensions that change how fast this project runs (bf16 above all): processors sold under
-#: one name differ in them, so speed records name them.
-CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-
-
-def cpu_features() -> list[str]:
-    """Which of `CPU_FEATURES` this processor has (Linux /proc/cpuinfo); empty where it cannot be read."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [f for f in CPU_FEATURES if f in flags]
-    except OSError:
-        pass
-    return []
-
-
 def rss_mib() -> float:
     """Current resident memory of this process (Linux /proc), in MiB; NaN elsewhere."""
     try:

@@ -20,7 +20,8 @@ from typing import Any
 from ..data import protocols as P
 from ..data.paths import require_data_dir, splits_dir
 from ..data.unaligned import PHOTO, protocol_pairs_csv, render_pairs
-from ..records.provenance import cpu_features, cpu_model
+from ..records.provenance import cpu_model
+from ..training.setup import cpu_features
 from .scorer import Scorer, alignment_name
 from .verify import BatchVerification, verify_pairs
 

@@ -33,6 +33,7 @@ from ..data.unaligned import PHOTO, Render, render_pairs
 from ..errors import RunError
 from ..evaluate import auc_difference, metrics
 from ..files import atomic_write_text
+from ..records.schema import SCORE_COLUMNS
 from ..records.store import results_dir
 from .scorer import ALIGNMENT_LANDMARKS, ALIGNMENTS, SHIPPABLE_ALIGNMENTS, Calibration, Scorer
 from .shipped import read_card
@@ -213,7 +214,7 @@ def photo_auc_difference(new: dict[str, Any], old: dict[str, Any], results: str 
         return df[(df["split"] == "val") & (df["condition"] == "photos")]
 
     a, b = val_photos(new), val_photos(old)
-    keys = ["name_a", "index_a", "name_b", "index_b", "label"]
+    keys = [c for c in SCORE_COLUMNS if c != "score"]  # the pair and its label
     both = a.merge(b, on=keys, suffixes=("_new", "_old"))
     if not len(both) == len(a) == len(b):
         raise RunError(f"{new['run']} and {old['run']} were calibrated on different validation pairs ({len(a)} "

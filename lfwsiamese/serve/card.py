@@ -124,8 +124,9 @@ MODEL_FILES = (
     "itself released under CC0 1.0: free for any use, commercial included.",
     "dlib's `shape_predictor_68_face_landmarks.dat` (the landmark step of the `landmarks` alignment, measured beside "
     "the others at calibration and never chosen for shipping), in the same package. The model was trained on the "
-    "iBUG 300-W annotations, whose terms exclude commercial use, so dlib's author advises asking Imperial College London before any commercial use of this file. "
-    "Without the `landmarks` extra either landmark step is skipped, and photos are aligned by the Haar cascades alone.",
+    "iBUG 300-W annotations, whose terms exclude commercial use, so dlib's author advises asking Imperial College "
+    "London before any commercial use of this file. Without the `landmarks` extra either landmark step is skipped, "
+    "and photos are aligned by the Haar cascades alone.",
 )
 
 
@@ -139,8 +140,8 @@ def _alignment_lines(card: dict[str, Any]) -> list[str]:
              "landmarks": "Haar cascades, then dlib's 68 landmark points", "cascade": "Haar cascades alone"}
     lines = ["## Alignment",
              f"- Chosen on the validation people's photos ({len(cands)} measured; by AUC among those whose files "
-             f"allow any use): **{names.get(cal['alignment'], cal['alignment'])}**. The verifier aligns photos this way; the "
-             "calibration below holds for photos aligned so.",
+             f"allow any use): **{names.get(cal['alignment'], cal['alignment'])}**. The verifier aligns photos "
+             "this way; the calibration below holds for photos aligned so.",
              "", "| alignment | validation AUC | validation accuracy (its own Platt fit, at 0.5) |", "|---|---|---|"]
     lines += [f"| {names.get(k, k)} | {_f(v['auc'], 3)} | {_pct(v['accuracy'])} |" for k, v in cands.items()]
     lines += ["", "Model files and their licences:", *[f"- {t}" for t in MODEL_FILES], ""]

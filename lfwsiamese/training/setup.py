@@ -60,6 +60,23 @@ def gpu_compute_capabilities() -> list[tuple[int, int]]:
     return out
 
 
+#: The vector and matrix extensions that change how fast this project runs (bf16 above all): processors sold under
+#: one name differ in them, so speed records name them.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features() -> list[str]:
+    """Which of `CPU_FEATURES` this processor has (Linux /proc/cpuinfo); empty where it cannot be read."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                return [f for f in CPU_FEATURES if f in flags]
+    except OSError:
+        pass
+    return []
+
+
 def has_fast_bf16() -> bool:
     """Ampere-or-newer GPUs run bfloat16 matrix work natively, and so do AMX/AVX512-BF16 CPUs under TensorFlow
     (oneDNN). On JAX only a GPU counts: whether XLA's CPU backend gains from bfloat16 on such CPUs is not measured
@@ -68,11 +85,7 @@ def has_fast_bf16() -> bool:
         return True
     if active_backend() != "tensorflow":
         return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+    return bool({"amx_bf16", "avx512_bf16"} & set(cpu_features()))
 
 
 def gpu_precision(capabilities: list[tuple[int, int]]) -> str | None:
