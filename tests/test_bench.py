@@ -99,3 +99,20 @@ def test_cpu_features_are_read_from_the_processor_flags(monkeypatch, tmp_path) -
     flags = "flags\t\t: fpu sse2 avx2 fma\n"
     assert setup.cpu_features() == ["avx2"]
     assert set(setup.CPU_FEATURES) >= {"amx_bf16", "avx512_bf16"}
+
+
+def test_a_bench_leaves_the_global_precision_policy_as_it_found_it(synth_data: str) -> None:
+    """A bf16 variant set Keras' global policy and kept it, so the next model built in the process (an ONNX export
+    in another test, say) came out in bfloat16."""
+    import keras
+
+    from lfwsiamese.training.bench import _prepare, time_variant
+    from lfwsiamese.training.setup import precision_policy
+    assert keras.mixed_precision.global_policy().name == "float32"
+    work = _prepare(steps=1, batch_size=4, warmup=1, data=synth_data, progress=False)
+    assert time_variant(work, Variant("bf16", precision="mixed_bfloat16"))["precision"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    with pytest.raises(RuntimeError), precision_policy("mixed_bfloat16"):
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        raise RuntimeError("the block fails")
+    assert keras.mixed_precision.global_policy().name == "float32"

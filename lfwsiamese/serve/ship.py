@@ -29,6 +29,7 @@ from ..errors import RunError
 from ..evaluate import best_threshold, fold_summary, metrics
 from ..files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..records.store import find_record, load_record, load_run_model, pairs_from_scores, results_dir
+from ..training.setup import precision_policy
 from .calibrate import calibrate
 from .card import model_card_markdown
 from .models import head_spec
@@ -108,19 +109,14 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, ou
     `calibrate_photos` (the default) then fits and measures the calibration for photos (`serve.calibrate`: about 15
     minutes on 2 cores, face detection mostly); without it the score stays the head's and the threshold the one chosen
     on validation pairs."""
-    import keras
     rec = load_record(run)
     if rec.config.data.protocol != "view1":
         raise RunError(f"{rec.path}: a {rec.config.data.protocol} record; ship a View 1 record (trained on peopleDevTrain "
                        f"only, so DevTest stays an honest test)")
     out = Path(out) if out else shipped_dir()
     cfg = rec.config
-    old_policy = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    with precision_policy("float32"):
         model = load_run_model(rec.path)
-    finally:
-        keras.mixed_precision.set_global_policy(old_policy)
     head = head_spec(model)
     card: dict[str, Any] = {
         "format": CARD_FORMAT, "file": MODEL_FILE, "run": rec.path.name, "config": cfg.to_dict(), "head": head,

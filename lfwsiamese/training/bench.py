@@ -22,6 +22,7 @@ from ..data.paths import require_data_dir, splits_dir
 from ..models.towers import tower_flops
 from ..recipes import get_config
 from ..records.provenance import rss_mib
+from .setup import cpu_features
 
 
 def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
@@ -35,11 +36,12 @@ def cpu_peak_flops(precision: str) -> tuple[float | None, str]:
     if not mhz:
         return None, "unknown: no clock in /proc/cpuinfo"
     ghz = max(mhz) / 1000
-    if "bfloat16" in precision and " amx_bf16" in info:
+    features = set(cpu_features())
+    if "bfloat16" in precision and "amx_bf16" in features:
         per_cycle, unit = 1024, "AMX-BF16 tile multiply: 1,024 bf16 FLOP/cycle/core"
-    elif " avx512f" in info:
+    elif "avx512f" in features:
         per_cycle, unit = 64, "AVX-512: 2 FMA units x 16 fp32 x 2 = 64 FLOP/cycle/core"
-    elif " avx2" in info:
+    elif "avx2" in features:
         per_cycle, unit = 32, "AVX2: 2 FMA units x 8 fp32 x 2 = 32 FLOP/cycle/core"
     else:
         return None, "unknown vector unit"
@@ -117,17 +119,21 @@ def _prepare(steps: int, batch_size: int, warmup: int, data: str | None, progres
 
 
 def time_variant(work: _Work, v: Variant) -> dict[str, Any]:
-    """Train pairs/s (warm-up excluded) and predict pairs/s of one variant, in this process."""
+    """Train pairs/s (warm-up excluded) and predict pairs/s of one variant, in this process; Keras' global precision
+    policy is the variant's only inside it."""
+    from .setup import precision_policy, resolve_precision
+    with precision_policy(resolve_precision(v.precision)) as policy:
+        return _time_variant(work, v, policy)
+
+
+def _time_variant(work: _Work, v: Variant, policy: str) -> dict[str, Any]:
     import keras
 
     from ..data.pipeline import as_images, pair_dataset, training_dataset
     from ..models.towers import build_siamese
-    from .setup import resolve_precision
 
     gc.collect()
     keras.backend.clear_session()
-    policy = resolve_precision(v.precision)
-    keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     rss0 = rss_mib()
     base = get_config("reference-fast").model  # the reference network; only the computation differs

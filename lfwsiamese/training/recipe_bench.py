@@ -21,12 +21,18 @@ from ..models.towers import tower_flops
 from ..recipes import get_config
 from .bench import cpu_peak_flops
 from .optim import build_models
-from .setup import active_backend, gpu_compute_capabilities, setup
+from .setup import active_backend, gpu_compute_capabilities, precision_policy, setup
 
 
 def run_recipe_bench(name: str, steps: int = 20, warmup: int = 3, data: str | None = None,
                      progress: bool = True) -> dict[str, Any]:
-    """Time `steps` training steps of recipe `name` (after `warmup` untimed ones) on DevTrain people's images."""
+    """Time `steps` training steps of recipe `name` (after `warmup` untimed ones) on DevTrain people's images; the
+    recipe's precision policy holds for the benchmark only."""
+    with precision_policy():
+        return _run_recipe_bench(name, steps, warmup, data, progress)
+
+
+def _run_recipe_bench(name: str, steps: int, warmup: int, data: str | None, progress: bool) -> dict[str, Any]:
     if steps < 1 or warmup < 1:
         raise ConfigError(f"steps={steps}, warmup={warmup}: both must be at least 1 (the first step compiles)")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

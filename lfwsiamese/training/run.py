@@ -50,7 +50,7 @@ from .callbacks import make_callbacks
 from .checkpoint import FITTED, Checkpoint, latest_checkpoint, save_checkpoint
 from .optim import build_models, fit_cosine_head
 from .scoring import predict_pairs
-from .setup import check_backend, jit_compile, setup
+from .setup import check_backend, jit_compile, precision_policy, setup
 
 
 def protocol_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
@@ -292,9 +292,10 @@ def train_run(cfg: ExperimentConfig, data: str | os.PathLike | None = None, resu
             run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / "metrics.json").is_file():
             return load_record(run_dir)
-        prep = prepare(cfg, run_dir, data, progress)
-        fitted = fit(prep, progress, extra_callbacks)
-        return write_record(run_dir, score(prep, fitted, save_model))
+        with precision_policy():  # the run's policy (`setup`) for the run only
+            prep = prepare(cfg, run_dir, data, progress)
+            fitted = fit(prep, progress, extra_callbacks)
+            return write_record(run_dir, score(prep, fitted, save_model))
 
 
 def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None = None,
@@ -312,8 +313,14 @@ def add_without_tta(run_dir: str | os.PathLike, data: str | os.PathLike | None =
     target = Path(rec.path) / "metrics.json"
     check_writable_file(target, f"run folder {rec.path}", "make it writable, or copy the run folder somewhere writable "
                         "and pass that RUN_DIR")
+    with precision_policy():  # the record's policy for this function only
+        return _add_without_tta(rec, target, data, progress, tolerance)
+
+
+def _add_without_tta(rec: Record, target: Path, data: str | os.PathLike | None, progress: bool,
+                     tolerance: float) -> dict[str, Any]:
     setup(rec.config)
-    model = load_run_model(run_dir)
+    model = load_run_model(rec.path)
     store = load_store(rec.config.data.images, require_data_dir(data), Preprocess.of(rec.config.data),
                        progress=progress)
     scale = rec.config.data.pixel_scale

@@ -8,8 +8,10 @@ op otherwise).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -210,6 +212,21 @@ def setup(cfg: ExperimentConfig) -> str:
     policy = resolve_precision(cfg.train.precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+@contextlib.contextmanager
+def precision_policy(policy: str | None = None) -> Iterator[str]:
+    """Keras' global dtype policy set to `policy` (None: left as it is, for a block that sets its own through `setup`)
+    and put back after the block: a run, a benchmark or an export must not leave mixed precision behind for whatever
+    builds models next in the process (a bfloat16 layer in an ONNX graph, say)."""
+    import keras
+    old = keras.mixed_precision.global_policy().name
+    if policy is not None:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield policy or old
+    finally:
+        keras.mixed_precision.set_global_policy(old)
 
 
 def import_tf_quietly() -> None:
