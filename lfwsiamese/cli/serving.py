@@ -1,5 +1,5 @@
 """The commands that serve a model to users: `verify --pairs`, `identify`, `model-card`, `ship-model`,
-`alignment-experiment`, `data pairs-csv`; their parsers are added by `add_parsers` (the shipped model needs no TensorFlow)."""
+`alignment-experiment`, `ensemble-experiment`, `data pairs-csv`; their parsers are added by `add_parsers` (the shipped model needs no TensorFlow)."""
 from __future__ import annotations
 
 import argparse
@@ -132,6 +132,19 @@ def cmd_alignment_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble_experiment(args: argparse.Namespace) -> int:
+    from ..experiments.ensemble import result_path, run_ensemble_experiment
+    res = run_ensemble_experiment(args.second, data=args.data, results=args.results, progress=not args.quiet)
+    for k, c in res["candidates"].items():
+        print(f"{k:<18} AUC {c['auc']:.4f}  {c['tower_passes_per_image']} tower passes per image"
+              f"{'' if c['eligible'] else '  (measured, not eligible)'}  {c['description']}")
+    d = res["two_towers_minus_shipped"]
+    print(f"two towers - shipped: {d['difference']:+.4f} (95% paired bootstrap {d['low']:+.4f} to {d['high']:+.4f}, "
+          f"{d['pairs']} validation photo pairs); chosen: {res['chosen']}")
+    print(f"stored in {result_path(res['second'], args.results)}")
+    return 0
+
+
 def cmd_pairs_csv(args: argparse.Namespace) -> int:
     from ..data import protocols as P
     from ..data.paths import require_data_dir, splits_dir
@@ -183,6 +196,16 @@ def add_parsers(sub: argparse._SubParsersAction, data_sub: argparse._SubParsersA
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_args(a, align=False)
     a.set_defaults(func=cmd_alignment_experiment)
+
+    e = sub.add_parser("ensemble-experiment",
+                       help="the shipped tower with its mirror against two towers (the shipped one and a second "
+                            "seed's) at the same cost, on the validation people's photos (~10 min on 2 cores)")
+    e.add_argument("--second", required=True, help="the second tower's record (a folder with model.keras, or a run "
+                                                   "name under results/runs)")
+    e.add_argument("--data", help="LFW-a folder (default: $LFWSIAMESE_DATA, else data/lfwa in the project)")
+    e.add_argument("--results", help="records folder (default: $LFWSIAMESE_RESULTS, else results/)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_ensemble_experiment)
 
     p = data_sub.add_parser("pairs-csv", help="a protocol's pairs as a PAIRS.csv for `verify --pairs`")
     p.add_argument("out", help="the CSV to write (path_a,path_b,label; absolute image paths)")
