@@ -50,8 +50,14 @@ class DataConfig:
     # "lfwa": LFW-a's aligned crops. "mixed": train on each image as its crop or, with probability one half, as an
     # ordinary photo aligned by the verifier's own pipeline (`data.photos`); validation and test on those photos.
     images: str = "lfwa"
+    # The seed that draws the validation people and their pairs (and, for sampling="pairs", the validation pairs);
+    # -1: the run's seed. Runs of several seeds that share it are judged on the same held-out people, none of whom
+    # any of them trained on (an ensemble of them, say).
+    split_seed: int = -1
 
     def validate(self) -> None:
+        if self.split_seed < -1:
+            raise ConfigError(f"data.split_seed={self.split_seed}: a seed >= 0, or -1 for the run's own seed")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"data.protocol={self.protocol!r}: allowed values are {PROTOCOLS}")
         if self.protocol == "view2" and not 0 <= self.fold <= 9:
@@ -260,6 +266,11 @@ class ExperimentConfig:
         # keeps the old behaviour) leaves every stored record's name unchanged.
         canon = json.dumps(_non_defaults(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:10]
+
+    @property
+    def validation_seed(self) -> int:
+        """The seed of the validation split: `data.split_seed`, or the run's seed where that is -1."""
+        return self.data.split_seed if self.data.split_seed >= 0 else self.seed
 
     @property
     def run_name(self) -> str:

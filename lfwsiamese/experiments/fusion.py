@@ -205,7 +205,7 @@ def lbp_record(base: Record, features: Callable[[], LbpFeatures], data_dir: str 
     if rec is not None:
         return rec
     feats = features()
-    split, test_pairs = fold_split(base.config.data, base.config.seed, data_dir)
+    split, test_pairs = fold_split(base.config.data, base.config.validation_seed, data_dir)
     check_same_split(base, split, test_pairs)
     ch = lbp_jb_channel(feats, split, split.val, test_pairs, base.config.seed)
     extra = {"channel": {"features": CHANNELS[channel][0], "dims": int(feats.array.shape[1]),
@@ -251,7 +251,7 @@ def fuse_records(name: str, records: Sequence[Record], search: bool = False,
     rec = find_record(cfg, results)
     if rec is not None:
         return rec
-    split, test_pairs = fold_split(base.config.data, base.config.seed, data_dir)
+    split, test_pairs = fold_split(base.config.data, base.config.validation_seed, data_dir)
     for r in records:
         check_same_split(r, split, test_pairs)
     t0 = time.perf_counter()

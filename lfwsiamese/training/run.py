@@ -82,13 +82,14 @@ def protocol_data(cfg: ExperimentConfig, data: str | os.PathLike | None,
     test_people |= {n for p in test_pairs for n in p.people}
     split: Split | IdentitySplit
     if cfg.data.sampling == "identities":
-        split = identity_split(train_counts, cfg.data.val_fraction, cfg.data.val_pairs, cfg.seed, test_people)
+        split = identity_split(train_counts, cfg.data.val_fraction, cfg.data.val_pairs, cfg.validation_seed,
+                               test_people)
     else:
         leaked = sorted({n for p in train_pairs for n in p.people} & test_people)
         if leaked:
             raise DataError(f"{len(leaked)} test people appear in the training pairs (e.g. {leaked[:3]}); the protocol "
                             f"files are not the official ones: check them with `lfwsiamese data check`")
-        split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.seed)
+        split = make_split(train_pairs, cfg.data.validation, cfg.data.val_fraction, cfg.validation_seed)
     return store, split, test_pairs
 
 
