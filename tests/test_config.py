@@ -262,3 +262,23 @@ def test_hash_is_the_same_in_other_processes() -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": seed})
         assert out.stdout.strip() == cfg.hash
+
+
+def test_split_seed_lets_runs_of_two_seeds_share_validation_people() -> None:
+    from dataclasses import replace
+
+    from lfwsiamese.data.splits import identity_split
+    from lfwsiamese.runs.plans import plan_served
+    cfg = get_config("improved", seed=1)
+    assert cfg.data.split_seed == -1 and cfg.validation_seed == 1
+    shared = replace(cfg, data=replace(cfg.data, split_seed=0))
+    assert shared.validation_seed == 0 and shared.run_name != cfg.run_name  # a different run, named apart
+    with pytest.raises(ConfigError, match="split_seed=-2"):
+        replace(cfg, data=replace(cfg.data, split_seed=-2)).validate()
+    served = plan_served()
+    assert [c.seed for c in served] == [0, 1] and {c.validation_seed for c in served} == {0}
+    assert served[0].run_name == "served-npair-s0-595323cced"  # the shipped record keeps its name
+    counts = [(f"person{k}", 1 + k % 3) for k in range(200)]
+    splits = [identity_split(counts, 0.2, 40, c.validation_seed) for c in served]
+    assert splits[0].val_people == splits[1].val_people
+    assert identity_split(counts, 0.2, 40, 1).val_people != splits[0].val_people

@@ -114,8 +114,9 @@ def run_ensemble_experiment(second_run: str | os.PathLike, data: str | os.PathLi
     rec1 = second.record
     pairs = pairs_from_scores(rec0.val_scores)
     if [(p.a, p.b, p.label) for p in pairs] != [(p.a, p.b, p.label) for p in pairs_from_scores(rec1.val_scores)]:
-        raise RunError(f"{rec0.path.name} and {rec1.path.name} have different validation pairs: train the second "
-                       f"tower with the same data settings (same split), so both are judged on the same people")
+        raise RunError(f"{rec0.path.name} and {rec1.path.name} have different validation pairs, so the second tower "
+                       f"trained on people the first holds out: train it with data.split_seed={rec0.config.validation_seed} "
+                       f"(as `lfwsiamese sweep served` does)")
     t0 = time.perf_counter()
     work = cache_dir() / f"photos-val-s{VAL_SEED}-n{len(pairs)}"
     _, photos_csv = render_pairs(pairs, work, data_dir, VAL_SEED, PHOTO)
