@@ -2,7 +2,7 @@
 mirrored faces' score, which costs two tower passes per image. Two towers trained from different seeds, each seeing
 the image once, cost the same. Which separates the validation people's photos better?
 
-The rule is fixed before the second tower's scores are seen (`ELIGIBLE`, `choose`): the ensemble replaces the shipped
+The rule is fixed before the second tower's scores are seen (`CANDIDATES`' eligible ones, `choose`): the ensemble replaces the shipped
 model only if the paired bootstrap 95% interval of its validation-photo AUC minus the shipped model's lies above
 zero. Two more combinations are measured beside them, not chosen from: they cost twice as much. Nothing here looks
 at DevTest. The result and every pair's scores are stored under results/ensemble/; `recompute` checks one against
@@ -36,7 +36,6 @@ CANDIDATES: dict[str, tuple[str, int, bool]] = {
     "two_towers_mirror": ("both towers, each also on the mirror image", 4, False),
     "second": ("the second seed's tower alone, with the mirror", 2, False),
 }
-ELIGIBLE = tuple(k for k, (_, _, ok) in CANDIDATES.items() if ok)
 RESAMPLES = 2000
 
 
@@ -115,7 +114,8 @@ def run_ensemble_experiment(second_run: str | os.PathLike, data: str | os.PathLi
     pairs = pairs_from_scores(rec0.val_scores)
     if [(p.a, p.b, p.label) for p in pairs] != [(p.a, p.b, p.label) for p in pairs_from_scores(rec1.val_scores)]:
         raise RunError(f"{rec0.path.name} and {rec1.path.name} have different validation pairs, so the second tower "
-                       f"trained on people the first holds out: train it with data.split_seed={rec0.config.validation_seed} "
+                       f"trained on people the first holds out: train it with "
+                       f"data.split_seed={rec0.config.validation_seed} "
                        f"(as `lfwsiamese sweep served` does)")
     t0 = time.perf_counter()
     work = cache_dir() / f"photos-val-s{VAL_SEED}-n{len(pairs)}"
@@ -142,8 +142,9 @@ def run_ensemble_experiment(second_run: str | os.PathLike, data: str | os.PathLi
     for name, scorer in scorers.items():
         df[name] = np.where(found, _raw_scores(scorer, pixels, ok, ia, ib), np.nan)
     out = summarise(df)
-    out.update({"shipped": shipped.card["run"], "shipped_sha256": shipped.card["sha256"], "second": rec1.path.name, "alignment": alignment_name(shipped.landmarks),
-                "render_seed": VAL_SEED, "images": len(images), "images_found": int(ok.sum()),
+    out.update({"shipped": shipped.card["run"], "shipped_sha256": shipped.card["sha256"], "second": rec1.path.name,
+                "alignment": alignment_name(shipped.landmarks), "render_seed": VAL_SEED, "images": len(images),
+                "images_found": int(ok.sum()),
                 "seconds": time.perf_counter() - t0})
     f = result_path(rec1.path, results)
     atomic_write_text(f.with_suffix(".csv"), df.to_csv(index=False, float_format="%.6g"))
