@@ -28,7 +28,7 @@ ALTERNATIVES: dict[str, str] = {
     "data.crop": "10,20,200,230", "data.size": "64", "data.pixel_scale": "0.00392156862745098",
     "data.validation": "pair", "data.val_fraction": "0.25", "data.augment": "flip,shift",
     "data.sampling": "identities", "data.pairs_per_epoch": "4000", "data.val_pairs": "500", "data.images": "mixed",
-    "data.protocol": "view2", "data.fold": "3",
+    "data.protocol": "view2", "data.fold": "3", "data.split_seed": "4",
     "model.filters": "32,64,64,128", "model.kernels": "9,7,4,4", "model.pools": "1,1,0,0", "model.batch_norm": "false",
     "model.activation": "tanh", "model.dense_units": "1024", "model.dense_activation": "relu",
     "model.conv_l2": "0.001", "model.dense_l2": "0", "model.kernel_init": "he_normal", "model.bias_init": "zeros",
