@@ -1,5 +1,6 @@
 """The commands that serve a model to users: `verify --pairs`, `identify`, `model-card`, `ship-model`,
-`alignment-experiment`, `ensemble-experiment`, `data pairs-csv`; their parsers are added by `add_parsers` (the shipped model needs no TensorFlow)."""
+`alignment-experiment`, `ensemble-experiment`, `data pairs-csv`; their parsers are added by `add_parsers` (the
+shipped model needs no TensorFlow)."""
 from __future__ import annotations
 
 import argparse

@@ -2,9 +2,9 @@
 mirrored faces' score, which costs two tower passes per image. Two towers trained from different seeds, each seeing
 the image once, cost the same. Which separates the validation people's photos better?
 
-The rule is fixed before the second tower's scores are seen (`CANDIDATES`' eligible ones, `choose`): the ensemble replaces the shipped
-model only if the paired bootstrap 95% interval of its validation-photo AUC minus the shipped model's lies above
-zero. Two more combinations are measured beside them, not chosen from: they cost twice as much. Nothing here looks
+The rule is fixed before the second tower's scores are seen (`CANDIDATES`' eligible ones, `choose`): the ensemble
+replaces the shipped model only if the paired bootstrap 95% interval of its validation-photo AUC minus the shipped
+model's lies above zero. Two more combinations are measured beside them, not chosen from: they cost twice as much. Nothing here looks
 at DevTest. The result and every pair's scores are stored under results/ensemble/; `recompute` checks one against
 the other.
 """
@@ -144,8 +144,7 @@ def run_ensemble_experiment(second_run: str | os.PathLike, data: str | os.PathLi
     out = summarise(df)
     out.update({"shipped": shipped.card["run"], "shipped_sha256": shipped.card["sha256"], "second": rec1.path.name,
                 "alignment": alignment_name(shipped.landmarks), "render_seed": VAL_SEED, "images": len(images),
-                "images_found": int(ok.sum()),
-                "seconds": time.perf_counter() - t0})
+                "images_found": int(ok.sum()), "seconds": time.perf_counter() - t0})
     f = result_path(rec1.path, results)
     atomic_write_text(f.with_suffix(".csv"), df.to_csv(index=False, float_format="%.6g"))
     atomic_write_json(f, out)
