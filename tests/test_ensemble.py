@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 from lfwsiamese.data.images import Preprocess
 from lfwsiamese.errors import RunError
-from lfwsiamese.experiments.ensemble import CANDIDATES, EnsembleScorer, choose, recompute, summarise, with_flip
+from lfwsiamese.experiments.ensemble import CANDIDATES, choose, recompute, summarise, with_flip
+from lfwsiamese.serve.ensemble import EnsembleScorer
 from lfwsiamese.serve.scorer import Head, Scorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +106,23 @@ def test_every_stored_ensemble_result_recomputes_from_its_scores() -> None:
             assert again["two_towers_minus_shipped"][key] == pytest.approx(res["two_towers_minus_shipped"][key],
                                                                             abs=1e-6)
         assert again["chosen"] == res["chosen"] and again["pairs_scored"] == res["pairs_scored"]
+
+
+def test_once_two_towers_ship_the_result_that_chose_them_is_still_found(tmp_path, monkeypatch) -> None:
+    from lfwsiamese.experiments.ensemble import load_ensemble_experiment, run_ensemble_experiment
+    from lfwsiamese.serve.shipped import CARD_FORMAT, ENV_SHIPPED
+    shipped, results = tmp_path / "shipped", tmp_path / "results"
+    (results / "ensemble").mkdir(parents=True)
+    shipped.mkdir()
+    card = {"format": CARD_FORMAT, "run": "first-s0", "members": [{"run": "first-s0"}, {"run": "second-s1"}]}
+    (shipped / "model.json").write_text(json.dumps(card))
+    monkeypatch.setenv(ENV_SHIPPED, str(shipped))
+    with pytest.raises(RunError, match="0 stored results"):
+        load_ensemble_experiment("second-s1", results)
+    chose = {"shipped": "first-s0", "second": "second-s1", "chosen": "two_towers"}
+    (results / "ensemble" / "val-photos-0123456789ab-second-s1.json").write_text(json.dumps(chose))
+    (results / "ensemble" / "val-photos-ba9876543210-second-s1.json").write_text(
+        json.dumps({**chose, "shipped": "other-s0"}))  # another first tower's: not this one
+    assert load_ensemble_experiment("second-s1", results) == chose
+    with pytest.raises(RunError, match="already holds 2 towers"):
+        run_ensemble_experiment("second-s1", results=results)

@@ -95,3 +95,73 @@ def test_ship_refuses_a_view2_record(record, tmp_path) -> None:
     from lfwsiamese.errors import RunError
     with pytest.raises(RunError, match="View 1 record"):
         ship_model(copy, data=data, out=tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def two_towers(tmp_path_factory: pytest.TempPathFactory):
+    """Two tiny cosine-head records of different seeds on one synthetic dataset, sharing their validation people."""
+    from lfwsiamese.training.run import train_run
+    from tests.synth import make_dataset
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LFWSIAMESE_CACHE", str(cache))
+        data = make_dataset(tmp_path_factory.mktemp("synth"))
+        results = tmp_path_factory.mktemp("results")
+        recs = []
+        for seed in (0, 1):
+            cfg = tiny_config(seed=seed, epochs=1, tta_flip=True)
+            cfg = replace(cfg, model=RESNET, data=replace(cfg.data, split_seed=0)).validate()
+            recs.append(train_run(cfg, data=str(data), results=results, progress=False))
+    return recs, data, results, cache
+
+
+def test_two_towers_ship_as_one_model_that_scores_like_their_keras_towers(two_towers, tmp_path, monkeypatch,
+                                                                            capsys) -> None:
+    from lfwsiamese.serve.ensemble import EnsembleScorer
+    from lfwsiamese.serve.verify import verify_pair
+    recs, data, results, cache = two_towers
+    monkeypatch.setenv("LFWSIAMESE_CACHE", str(cache))
+    out = tmp_path / "shipped"
+    names = [r.path.name for r in recs]
+    assert main(["ship-model", "--run", names[0], "--run", str(recs[1].path), "--results", str(results),
+                 "--data", str(data), "--out", str(out), "--quiet"]) == 2
+    # the command line resolved both names, exported and checked the towers, and stopped at the photo calibration,
+    # which synthetic faces cannot give (no face is detected on them)
+    assert "calibration needs pairs of both kinds" in capsys.readouterr().err and not out.exists()
+    card = ship_model([r.path for r in recs], data=data, out=out, results=results, progress=False,
+                      calibrate_photos=False)
+    assert [m["run"] for m in card["members"]] == names and card["run"] == names[0]
+    assert [m["seed"] for m in card["members"]] == [0, 1] and card["training"]["seed"] == [0, 1]
+    assert card["tta_flip"] is False and card["config"]["train"]["tta_flip"] is True  # the members mirror, it does not
+    assert card["embedding_dim"] == 2 * RESNET.dense_units and card["sha256"] == sha256_file(out / "model.onnx")
+    heads = [m["head"] for m in card["members"]]
+    assert card["head"]["scale"] == pytest.approx((heads[0]["scale"] + heads[1]["scale"]) / 2)
+    assert card["probe"]["max_abs_diff_onnx"] < 1e-4 and card["shipped"]["val_max_abs_diff"] < 1e-4
+    # the shipped file against an ensemble of the two records through Keras, on a pair of the dataset's faces
+    monkeypatch.setenv(ENV_SHIPPED, str(out))
+    a, b = (str(data / "lfw2" / n / f"{n}_0001.jpg") for n in ("Person_AA", "Person_AB"))
+    assert main(["verify", a, b, "--json"]) == 0
+    shipped = json.loads(capsys.readouterr().out)
+    assert shipped["model"] == f"shipped:{names[0]}+{names[1]}"
+    keras = EnsembleScorer([KerasScorer(r.path) for r in recs])
+    assert verify_pair(keras, a, b).score == pytest.approx(shipped["score"], abs=1e-4)
+    assert main(["model-card"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"# Model card: `{names[0]}` + `{names[1]}`")
+    assert "trained from seeds 0 and 1" in text and "no mirror image" in text
+
+
+def test_an_ensemble_refuses_towers_that_saw_each_others_validation_people(two_towers, tmp_path) -> None:
+    import shutil
+
+    from lfwsiamese.errors import RunError
+    recs, data, _, _ = two_towers
+    with pytest.raises(RunError, match="the same record twice"):
+        ship_model([recs[0].path, recs[0].path], data=data, out=tmp_path / "out", calibrate_photos=False)
+    other = tmp_path / recs[1].path.name
+    shutil.copytree(recs[1].path, other)
+    val = (other / "val_scores.csv").read_text().splitlines()
+    (other / "val_scores.csv").write_text("\n".join(val[:-1]) + "\n")  # one validation pair fewer
+    with pytest.raises(RunError, match="data.split_seed=0"):
+        ship_model([recs[0].path, other], data=data, out=tmp_path / "out", calibrate_photos=False)
+    assert not (tmp_path / "out").exists()

@@ -87,6 +87,7 @@ def cmd_model_card(args: argparse.Namespace) -> int:
 
 def cmd_ship_model(args: argparse.Namespace) -> int:
     from ..serve.card import card_numbers
+    from ..serve.scorer import member_runs
     from ..serve.shipped import shipped_dir
     if args.calibrate:
         if args.run:
@@ -98,13 +99,16 @@ def cmd_ship_model(args: argparse.Namespace) -> int:
         if not args.run:
             raise LfwSiameseError("ship-model needs --run RUN_DIR (the record to ship), or --calibrate to calibrate "
                                   "the shipped model again")
+        from ..serve.models import resolve_run
         from ..serve.ship import ship_model
-        card = ship_model(args.run, data=args.data, out=args.out, results=args.results, progress=not args.quiet)
+        runs = [resolve_run(r, args.results) for r in args.run]
+        card = ship_model(runs, data=args.data, out=args.out, results=args.results, progress=not args.quiet)
         n = card_numbers(card)
-        print(f"shipped {card['run']} -> {args.out or shipped_dir()} ({n['megabytes']:.1f} MB, sha256 "
-              f"{card['sha256'][:16]}...)")
+        print(f"shipped {' + '.join(member_runs(card))} -> {args.out or shipped_dir()} ({n['megabytes']:.1f} MB, "
+              f"sha256 {card['sha256'][:16]}...)")
         print(f"  probe pairs: ONNX vs Keras max difference {card['probe']['max_abs_diff_onnx']:.1e}")
-        print(f"  validation scores vs the record's: max difference {n['val_max_abs_diff']:.2e}")
+        against = "the members' Keras towers" if card.get("members") else "the record's"
+        print(f"  validation scores vs {against}: max difference {n['val_max_abs_diff']:.2e}")
         print(f"  head threshold {n['raw_threshold']:.4f} ({card['threshold_source']}); the record's "
               f"{n['record_threshold']:.4f}")
     cal = card["calibration"]
@@ -176,7 +180,9 @@ def add_parsers(sub: argparse._SubParsersAction, data_sub: argparse._SubParsersA
 
     s = sub.add_parser("ship-model", help="put a record's model inside the package (ONNX), checked against the record, "
                                           "and calibrate it for photos")
-    s.add_argument("--run", help="the record to ship (a folder with model.keras)")
+    s.add_argument("--run", action="append",
+                   help="the record to ship (a folder with model.keras, or a run name under results/runs); give it "
+                        "twice or more to ship those records' towers as one model (an ensemble, no mirror image)")
     s.add_argument("--calibrate", action="store_true",
                    help="only calibrate the shipped model again (ONNX Runtime, no TensorFlow; ~15 min on 2 cores)")
     s.add_argument("--out", help="where to write model.onnx/model.json/MODEL_CARD.md (default: lfwsiamese/shipped)")

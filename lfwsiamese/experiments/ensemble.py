@@ -27,7 +27,8 @@ from ..files import atomic_write_json, atomic_write_text
 from ..records.store import load_record, pairs_from_scores, results_dir
 from ..serve.calibrate import VAL_SEED
 from ..serve.inputs import prepare_many
-from ..serve.scorer import Head, Scorer, alignment_name
+from ..serve.ensemble import EnsembleScorer
+from ..serve.scorer import Scorer, alignment_name
 
 #: name -> (what it is, tower passes per image, eligible to ship)
 CANDIDATES: dict[str, tuple[str, int, bool]] = {
@@ -37,37 +38,6 @@ CANDIDATES: dict[str, tuple[str, int, bool]] = {
     "second": ("the second seed's tower alone, with the mirror", 2, False),
 }
 RESAMPLES = 2000
-
-
-class EnsembleScorer(Scorer):
-    """Several towers as one: each member's embedding normalised, concatenated and divided by the square root of
-    their number, so the cosine of two such embeddings is the mean of the members' cosines. The head is a cosine head
-    with the members' mean scale and offset: its scores rank pairs as the mean cosine does (for AUC); a shipped
-    ensemble would be calibrated on photos like any model."""
-
-    def __init__(self, members: Sequence[Scorer], tta_flip: bool = False) -> None:
-        if len(members) < 2:
-            raise RunError(f"an ensemble needs at least two towers, got {len(members)}")
-        first = members[0]
-        if any(m.head.kind != "cosine" for m in members):
-            raise RunError("an ensemble averages cosines: every member needs a cosine head "
-                           f"(got {[m.head.kind for m in members]})")
-        if any(m.pre != first.pre or m.pixel_scale != first.pixel_scale for m in members):
-            raise RunError("the members see their faces differently (crop, size or pixel scale): "
-                           f"{[(m.pre, m.pixel_scale) for m in members]}; combine towers trained on the same inputs")
-        self.members = list(members)
-        self.name = "ensemble:" + "+".join(m.name for m in members)
-        self.model_id = "+".join(m.model_id for m in members) + f"|flip={tta_flip}"
-        self.pre, self.pixel_scale, self.tta_flip = first.pre, first.pixel_scale, tta_flip
-        self.threshold, self.calibration, self.landmarks = 0.5, None, first.landmarks
-        self.head = Head({"kind": "cosine", "scale": float(np.mean([m.head.scale for m in members])),
-                          "offset": float(np.mean([m.head.offset for m in members]))})
-        self.dim = sum(m.dim for m in members)
-
-    def tower(self, x: np.ndarray) -> np.ndarray:
-        parts = [m.tower(x) for m in self.members]
-        parts = [e / (np.linalg.norm(e, axis=-1, keepdims=True) + 1e-6) for e in parts]
-        return (np.concatenate(parts, axis=-1) / np.sqrt(len(parts))).astype(np.float32)
 
 
 def with_flip(scorer: Scorer, tta_flip: bool) -> Scorer:
@@ -107,6 +77,13 @@ def run_ensemble_experiment(second_run: str | os.PathLike, data: str | os.PathLi
 
     from ..serve.models import KerasScorer, resolve_run
     from ..serve.scorer import load_shipped
+    from ..serve.shipped import read_card
+    members = read_card().get("members")
+    if members:
+        raise RunError(f"the shipped model already holds {len(members)} towers "
+                       f"({', '.join(m['run'] for m in members)}); this experiment compares one shipped "
+                       f"tower and its mirror with two towers, and its stored result is under "
+                       f"{results_dir(results) / 'ensemble'}")
     data_dir = require_data_dir(data)
     shipped, second = load_shipped(), KerasScorer(resolve_run(second_run, results))
     rec0 = load_record(results_dir(results) / "runs" / shipped.card["run"])
@@ -172,7 +149,19 @@ def recompute(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_ensemble_experiment(second_run: str | os.PathLike, results: str | os.PathLike | None = None
                              ) -> dict[str, Any]:
-    """The stored result for the shipped model and `second_run` (run it with `lfwsiamese ensemble-experiment`)."""
+    """The stored result for the shipped model and `second_run` (run it with `lfwsiamese ensemble-experiment`); once
+    the two towers ship, the result that chose them (its first tower is the shipped ensemble's first member)."""
+    from ..serve.shipped import read_card
+    members = read_card().get("members")
+    if members:
+        name = Path(second_run).name
+        found = [f for f in sorted((results_dir(results) / "ensemble").glob(f"val-photos-*-{name}.json"))
+                 if json.loads(f.read_text()).get("shipped") == members[0]["run"]]
+        if len(found) != 1:
+            raise RunError(f"{len(found)} stored results of the ensemble experiment for {members[0]['run']} and {name} "
+                           f"under {results_dir(results) / 'ensemble'} (expected one: the result that chose the "
+                           f"shipped towers)")
+        return json.loads(found[0].read_text())
     f = result_path(second_run, results)
     if not f.is_file():
         raise RunError(f"{f}: no stored result; run `lfwsiamese ensemble-experiment --second {Path(second_run).name}` "

@@ -57,30 +57,57 @@ def model_card_markdown(card: dict[str, Any]) -> str:
     view2 = (f"{_pct(v2['accuracy_mean'])} +- {_pct(v2['accuracy_se'])} (mean +- standard error over {v2['folds']} of "
              f"10 folds; same config, one model trained per fold)" if v2 else
              "not measured for this config (`lfwsiamese evaluate --protocol view2` with the same settings would)")
+    members = card.get("members") or []
+    title = " + ".join(f"`{m['run']}`" for m in members) if members else f"`{card['run']}`"
+    if members:
+        seeds = " and ".join(str(m["seed"]) for m in members)
+        model_lines = [
+            f"- {len(members)} Siamese towers of one recipe, trained from seeds {seeds} on the same people, each a "
+            f"{model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim'] // len(members)}-d "
+            f"embedding. Each face's embeddings are scaled to unit length and joined ({card['embedding_dim']}-d), so "
+            f"the cosine of two faces is the mean of the towers' cosines; a {card['head']['kind']} head with the "
+            f"towers' mean scale and offset gives P(same person). Loss `{tr['loss']}`.",
+            f"- Shipped as one ONNX file ({n['megabytes']:.1f} MB, sha256 `{card['sha256'][:16]}...`), run with "
+            f"{card['runtime']}; exported from the members' weights in float32 and checked against their Keras towers "
+            f"(the members were trained in {', '.join(sorted({str(m['precision']) for m in members}))}).",
+        ]
+        epochs = " and ".join(str(e) for e in tr["epochs"])
+        chosen = ("- Nothing was chosen on DevTest: two towers replaced one tower and its mirror image by a rule fixed "
+                  "beforehand, on the validation people's photos (`lfwsiamese ensemble-experiment`), and the threshold "
+                  "(maximum accuracy on the 1,000 validation pairs) on validation people too.")
+        first_row = "members' Keras towers (float32)"
+    else:
+        model_lines = [
+            f"- Siamese network: a {model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim']}-d "
+            f"embedding, and a {card['head']['kind']} head giving P(same person); loss `{tr['loss']}`, seed {tr['seed']}.",
+            f"- Shipped as ONNX ({n['megabytes']:.1f} MB, sha256 `{card['sha256'][:16]}...`), run with {card['runtime']}; "
+            f"exported from the record's weights in float32 (the record was trained and scored in {rec['precision']}).",
+        ]
+        epochs = str(tr["epochs"])
+        chosen = ("- Nothing was chosen on DevTest: the record (by validation accuracy) and the threshold (maximum "
+                  "accuracy on the 1,000 validation pairs) were chosen on validation people only.")
+        first_row = "record (training runtime)"
+    flip = card.get("tta_flip", cfg["train"]["tta_flip"])
     lines = [
-        f"# Model card: `{card['run']}`",
+        f"# Model card: {title}",
         "",
         "## Model",
-        f"- Siamese network: a {model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim']}-d "
-        f"embedding, and a {card['head']['kind']} head giving P(same person); loss `{tr['loss']}`, seed {tr['seed']}.",
-        f"- Shipped as ONNX ({n['megabytes']:.1f} MB, sha256 `{card['sha256'][:16]}...`), run with {card['runtime']}; "
-        f"exported from the record's weights in float32 (the record was trained and scored in {rec['precision']}).",
+        *model_lines,
         "",
         "## Training data and protocol",
         f"- {tr['protocol']}. {tr['people']} people / {tr['images']} images for training "
         f"({tr['sampling']} sampling), {tr['validation_people']} other DevTrain people held out for validation; "
-        f"{tr['epochs']} epochs.",
+        f"{epochs} epochs.",
         *(["- Images: each training image as its LFW-a crop or, with probability one half, as a photo rendered and "
-           "aligned by the verifier's own pipeline (`data.images=\"mixed\"`); the record's validation and DevTest "
+           "aligned by the verifier's own pipeline (`data.images=\"mixed\"`); the validation and DevTest "
            "pairs in the table below are scored on such photos."]
           if data.get("images") == "mixed" else []),
-        "- Nothing was chosen on DevTest: the record (by validation accuracy) and the threshold (maximum accuracy on "
-        "the 1,000 validation pairs) were chosen on validation people only.",
+        chosen,
         "",
         "## Results",
         "| | threshold | validation accuracy | DevTest accuracy | DevTest AUC |",
         "|---|---|---|---|---|",
-        f"| record (training runtime) | {_f(rec['threshold'])} | {_pct(rec['val']['accuracy'])} | "
+        f"| {first_row} | {_f(rec['threshold'])} | {_pct(rec['val']['accuracy'])} | "
         f"{_pct(rec['test']['accuracy'])} | {_f(rec['test'].get('auc'), 3)} |",
         f"| shipped (ONNX Runtime) | {_f(card['threshold'])} | {_pct(sh['val']['accuracy'])} | "
         f"{_pct(sh['test']['accuracy'])} | {_f(sh['test'].get('auc'), 3)} |",
@@ -95,7 +122,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- Any photo with one roughly frontal face: it is detected and aligned to LFW-a's frame (`--align auto` leaves "
         f"250x250 grayscale LFW-a crops untouched). Then grayscale, the box {crop} of the 250x250 frame resized to "
         f"{data['size']}x{data['size']}, pixels times {data['pixel_scale']:.6g}"
-        + (", and the score averaged with the mirrored pair's." if cfg["train"]["tta_flip"] else "."),
+        + (", and the score averaged with the mirrored pair's." if flip else
+           ", each tower seeing the face once (no mirror image)." if members else "."),
         (f"- `score` is the calibrated probability of the same person; `same` is score > {_f(card['threshold'])}; "
          f"`raw_score` is the head's." if card.get("calibration") else f"- `same` is score > {_f(card['threshold'])}."),
         "",

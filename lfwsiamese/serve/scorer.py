@@ -74,6 +74,12 @@ ALIGNMENTS = tuple(ALIGNMENT_LANDMARKS)
 SHIPPABLE_ALIGNMENTS = ("landmarks5", "cascade")
 
 
+def member_runs(card: Mapping[str, Any]) -> list[str]:
+    """The records whose towers the shipped model holds: one, or an ensemble's members (`serve.ship.ship_ensemble`);
+    the first one's validation pairs (`card["run"]`) are every member's."""
+    return [m["run"] for m in card.get("members") or [{"run": card["run"]}]]
+
+
 def alignment_of(card: Mapping[str, Any]) -> str:
     """Which alignment the card's calibration was fitted on photos aligned with (`ALIGNMENTS`)."""
     cal = card.get("calibration") or {}
@@ -158,11 +164,12 @@ class OnnxScorer(Scorer):
         self.input_name = self.session.get_inputs()[0].name
         data = card["config"]["data"]
         self.card = dict(card)
-        self.name = f"shipped:{card['run']}"
+        self.name = "shipped:" + "+".join(member_runs(card))
         self.model_id = card["sha256"]
         self.pre = Preprocess(tuple(data["crop"]), int(data["size"]))
         self.pixel_scale = float(data["pixel_scale"])
-        self.tta_flip = bool(card["config"]["train"]["tta_flip"])
+        # an ensemble's card says so itself: its members' configs flip-average, the ensemble does not
+        self.tta_flip = bool(card.get("tta_flip", card["config"]["train"]["tta_flip"]))
         self.threshold = float(card["threshold"])
         self.head = Head(card["head"])
         self.calibration = Calibration(card["calibration"]) if card.get("calibration") else None

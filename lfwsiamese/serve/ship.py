@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,9 @@ from ..records.store import find_record, load_record, load_run_model, pairs_from
 from ..training.setup import precision_policy
 from .calibrate import calibrate
 from .card import model_card_markdown
+from .ensemble import EnsembleScorer, mean_head
 from .models import head_spec
-from .scorer import OnnxScorer
+from .scorer import Head, OnnxScorer, Scorer
 from .shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, checked_model_file, read_card, sha256_file, shipped_dir
 
 PROBE_SEED = 20240601
@@ -73,11 +74,13 @@ def keras_pair_scores(model: Any, pixels: np.ndarray, ia: np.ndarray, ib: np.nda
 
 
 def _export_tower(model: Any, path: Path) -> None:
+    """The Siamese model's tower (or, given a tower itself, that) as ONNX."""
     try:
         import tf2onnx  # noqa: F401  (Keras' ONNX export uses it)
     except ImportError:
         raise RunError("exporting to ONNX needs tf2onnx: pip install 'lfwsiamese[ship]' (or tf2onnx onnx)") from None
-    model.get_layer("tower").export(str(path), format="onnx", verbose=False)
+    tower = model if model.name == "tower" else model.get_layer("tower")
+    tower.export(str(path), format="onnx", verbose=False)
 
 
 def _split_scores(scorer: OnnxScorer, store: Any, pairs: list) -> np.ndarray:
@@ -101,18 +104,27 @@ def _short(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in ("n_pairs", "accuracy", "accuracy_at_0.5", "auc", "eer", "tar_at_far_1e-2") if k in m}
 
 
-def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
-               results: str | os.PathLike | None = None, progress: bool = True,
-               calibrate_photos: bool = True) -> dict[str, Any]:
-    """Export, check and write the shipped model from a record with weights; returns the card (model.json).
-
-    `calibrate_photos` (the default) then fits and measures the calibration for photos (`serve.calibrate`: about 15
-    minutes on 2 cores, face detection mostly); without it the score stays the head's and the threshold the one chosen
-    on validation pairs."""
+def _view1_record(run: str | os.PathLike) -> Any:
     rec = load_record(run)
     if rec.config.data.protocol != "view1":
         raise RunError(f"{rec.path}: a {rec.config.data.protocol} record; ship a View 1 record (trained on peopleDevTrain "
                        f"only, so DevTest stays an honest test)")
+    return rec
+
+
+def ship_model(run: str | os.PathLike | Sequence[str | os.PathLike], data: str | os.PathLike | None = None,
+               out: str | os.PathLike | None = None, results: str | os.PathLike | None = None, progress: bool = True,
+               calibrate_photos: bool = True) -> dict[str, Any]:
+    """Export, check and write the shipped model from a record with weights (several records: their towers as one,
+    `ship_ensemble`); returns the card (model.json).
+
+    `calibrate_photos` (the default) then fits and measures the calibration for photos (`serve.calibrate`: about 15
+    minutes on 2 cores, face detection mostly); without it the score stays the head's and the threshold the one chosen
+    on validation pairs."""
+    runs = [run] if isinstance(run, (str, os.PathLike)) else list(run)
+    if len(runs) > 1:
+        return ship_ensemble(runs, data, out, results, progress, calibrate_photos)
+    rec = _view1_record(runs[0])
     out = Path(out) if out else shipped_dir()
     cfg = rec.config
     with precision_policy("float32"):
@@ -168,6 +180,106 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike | None = None, ou
         card["raw_threshold"] = thr
         if calibrate_photos:
             card.update(calibrate(scorer, card, pairs_from_scores(val_df), data, results, progress))
+            card["threshold"] = card["calibration"]["threshold"]
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / MODEL_FILE, onnx_path.read_bytes())
+    return _write_card(card, out)
+
+
+class _KerasTower(Scorer):
+    """A member's Keras tower, scored as the shipped runtime scores (the reference an ensemble export is checked
+    against)."""
+
+    def __init__(self, tower: Any, like: Scorer, head: dict[str, Any], name: str) -> None:
+        self._tower, self.head, self.name, self.model_id = tower, Head(head), name, name
+        self.pre, self.pixel_scale, self.landmarks = like.pre, like.pixel_scale, like.landmarks
+        self.tta_flip, self.threshold, self.dim = False, 0.5, int(tower.output.shape[-1])
+
+    def tower(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._tower(x, training=False), np.float32)
+
+
+def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | None = None,
+                  out: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
+                  progress: bool = True, calibrate_photos: bool = True) -> dict[str, Any]:
+    """Ship several records' towers as one ONNX model (`models.build_ensemble_tower`), each run once per face with no
+    mirror image: the cosine of two faces is the mean of the towers' cosines, under the members' mean head
+    (`serve.ensemble`). The records must share their validation pairs (`data.split_seed`) and their inputs. The export
+    is checked against the members' Keras towers on probe images and on the validation and DevTest pairs; the
+    threshold is chosen on the validation pairs, then the calibration is fitted as for one record."""
+    recs = [_view1_record(r) for r in runs]
+    first, cfg = recs[0], recs[0].config
+    if len({r.path.name for r in recs}) != len(recs):
+        raise RunError(f"the same record twice among {[r.path.name for r in recs]}: an ensemble needs different towers")
+    val_pairs = pairs_from_scores(first.val_scores)
+    key = [(p.a, p.b, p.label) for p in val_pairs]
+    for r in recs[1:]:
+        if [(p.a, p.b, p.label) for p in pairs_from_scores(r.val_scores)] != key:
+            raise RunError(f"{r.path.name} and {first.path.name} have different validation pairs, so one trained on "
+                           f"people the other holds out: train it with data.split_seed={cfg.validation_seed}")
+        d, d0 = r.config.data, cfg.data
+        if (d.crop, d.size, d.pixel_scale, d.images) != (d0.crop, d0.size, d0.pixel_scale, d0.images):
+            raise RunError(f"{r.path.name} sees its faces differently from {first.path.name} (crop, size, pixel scale "
+                           f"or images); combine towers trained on the same inputs")
+    out = Path(out) if out else shipped_dir()
+    from ..models.towers import build_ensemble_tower  # Keras: only when shipping
+    with precision_policy("float32"):
+        models = [load_run_model(r.path) for r in recs]
+        heads = [head_spec(m) for m in models]
+        head = mean_head(heads)
+        tower = build_ensemble_tower([m.get_layer("tower") for m in models])
+        tower(np.zeros((1, *tower.input.shape[1:]), np.float32))  # Keras' export takes only a model called once
+    members = [{"run": r.path.name, "seed": r.config.seed, "source_model_sha256": sha256_file(r.model_path),
+                "head": h, "epochs": r.metrics.get("epochs_run"), "precision": r.env.get("precision_policy"),
+                "val": _short(r.metrics["val"]), "test": _short(r.metrics["test"])} for r, h in zip(recs, heads)]
+    card: dict[str, Any] = {
+        "format": CARD_FORMAT, "file": MODEL_FILE, "run": first.path.name, "members": members, "tta_flip": False,
+        "config": cfg.to_dict(), "head": head, "embedding_dim": int(tower.output.shape[-1]),
+        "runtime": "onnxruntime (CPU)", "threshold": 0.5,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / MODEL_FILE
+        _export_tower(tower, onnx_path)
+        card["sha256"], card["bytes"] = sha256_file(onnx_path), onnx_path.stat().st_size
+        scorer = OnnxScorer(onnx_path, card)
+        keras_ref = EnsembleScorer([_KerasTower(m.get_layer("tower"), scorer, h, r.path.name)
+                                    for m, h, r in zip(models, heads, recs)])
+        probes = probe_pixels(cfg.data.size)
+        ia, ib = probe_pairs()
+        kv, ov = keras_ref.embed(probes), scorer.embed(probes)
+        k_scores, o_scores = keras_ref.raw_score(kv[ia], kv[ib]), scorer.raw_score(ov[ia], ov[ib])
+        gap = float(np.max(np.abs(k_scores - o_scores)))
+        if gap > KERAS_TOLERANCE:
+            raise RunError(f"the ONNX export of the ensemble scores the probe pairs up to {gap:.2e} away from its "
+                           f"Keras towers (tolerance {KERAS_TOLERANCE}); not shipped")
+        card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(v) for v in k_scores],
+                         "max_abs_diff_onnx": gap}
+        store = load_store(cfg.data.images, require_data_dir(data), scorer.pre, progress=progress)
+        test_pairs = pairs_from_scores(first.scores)
+        vy = np.array([p.label for p in val_pairs])
+        ty = np.array([p.label for p in test_pairs])
+        val_k, test_k = (_split_scores(keras_ref, store, ps) for ps in (val_pairs, test_pairs))
+        val_s, test_s = (_split_scores(scorer, store, ps) for ps in (val_pairs, test_pairs))
+        thr_k, thr = best_threshold(vy, val_k), best_threshold(vy, val_s)
+        card.update({
+            "threshold": thr, "raw_threshold": thr,
+            "threshold_source": "chosen on the members' shared validation pairs, scored by the shipped runtime",
+            "record": {"threshold": thr_k, "precision": f"float32 (Keras; the members were trained in "
+                                                       f"{', '.join(sorted({str(m['precision']) for m in members}))})",
+                       "val": _short(metrics(vy, val_k, thr_k)), "test": _short(metrics(ty, test_k, thr_k))},
+            "shipped": {"val": _short(metrics(vy, val_s, thr)), "test": _short(metrics(ty, test_s, thr)),
+                        "val_max_abs_diff": float(np.max(np.abs(val_s - val_k))),
+                        "val_mean_abs_diff": float(np.mean(np.abs(val_s - val_k))),
+                        "test_max_abs_diff": float(np.max(np.abs(test_s - test_k)))},
+            "view2": None, "versions": _versions(first.env)})
+        m = first.metrics
+        card["training"] = {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
+                            "sampling": cfg.data.sampling, "people": m.get("train_people_count"),
+                            "images": m.get("train_images_count"), "validation_people": m.get("val_people_count"),
+                            "epochs": [mb["epochs"] for mb in members], "loss": cfg.train.loss,
+                            "seed": [mb["seed"] for mb in members]}
+        if calibrate_photos:
+            card.update(calibrate(scorer, card, val_pairs, data, results, progress))
             card["threshold"] = card["calibration"]["threshold"]
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / MODEL_FILE, onnx_path.read_bytes())
