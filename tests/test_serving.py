@@ -150,8 +150,8 @@ def test_python_api_on_arrays_pil_and_paths(pngs) -> None:
 
 
 def test_flip_averaging_is_applied_as_in_the_record() -> None:
-    scorer = load_shipped()
-    assert scorer.tta_flip == read_card()["config"]["train"]["tta_flip"]
+    scorer, card = load_shipped(), read_card()
+    assert scorer.tta_flip == card.get("tta_flip", card["config"]["train"]["tta_flip"])  # an ensemble's: its own
     a, b = blobs(3, 2)
     pix = np.stack([np.asarray(Image.fromarray(x).crop(tuple(scorer.pre.crop)).resize((scorer.pre.size,) * 2))
                     for x in (a, b)])
@@ -214,6 +214,26 @@ def test_the_cards_measurements_come_from_the_stored_scores(folder: Path | None)
             assert v == pytest.approx(stored[k], abs=1e-5), (split, cond, k)
     test = df[df["split"] == "test"]
     assert len(test) == 2 * 1000 and test["found"][test["condition"] == "crops"].all()
+
+
+@pytest.mark.skipif(len(CANDIDATES) < 2, reason="needs two candidate cards")  # results/candidates holds two
+def test_photo_auc_differences_on_validation_and_on_devtest() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from lfwsiamese.errors import RunError
+    from lfwsiamese.serve.calibrate import photo_auc_difference, read_scores
+    new, old = (read_card(c.parent) for c in CANDIDATES[:2])
+    for split in ("val", "test"):
+        d = photo_auc_difference(new, old, split=split, resamples=200)
+        a, b = (read_scores(c) for c in (new, old))
+        keys = ["name_a", "index_a", "name_b", "index_b", "label"]
+        both = a.merge(b, on=keys, suffixes=("_n", "_o"))
+        both = both[(both["split_n"] == split) & (both["split_o"] == split) & (both["condition_n"] == "photos") &
+                    (both["condition_o"] == "photos") & both["found_n"] & both["found_o"]]
+        want = roc_auc_score(both["label"], both["raw_score_n"]) - roc_auc_score(both["label"], both["raw_score_o"])
+        assert d["difference"] == pytest.approx(want, abs=1e-9) and d["low"] < d["difference"] < d["high"]
+    with pytest.raises(RunError, match="expected one of val, test"):
+        photo_auc_difference(new, old, split="dev")
 
 
 def test_calibration_error_and_platt_on_known_data() -> None:

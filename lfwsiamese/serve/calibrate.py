@@ -206,12 +206,16 @@ def candidate_card(run: str, results: str | os.PathLike | None = None) -> dict[s
 
 
 def photo_auc_difference(new: dict[str, Any], old: dict[str, Any], results: str | os.PathLike | None = None,
-                         resamples: int = 2000) -> dict[str, float]:
+                         resamples: int = 2000, split: str = "val") -> dict[str, float]:
     """AUC(new) - AUC(old) on the validation photo pairs (each model's own alignment), with a paired bootstrap
-    interval over the pairs both scored: how two models compare for photos without looking at DevTest."""
+    interval over the pairs both scored: how two models compare for photos without looking at DevTest. `split="test"`
+    measures the same on DevTest's photos, for after a choice."""
+    if split not in SPLITS:
+        raise RunError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
+
     def val_photos(card: dict[str, Any]) -> pd.DataFrame:
         df = read_scores(card, results)
-        return df[(df["split"] == "val") & (df["condition"] == "photos")]
+        return df[(df["split"] == split) & (df["condition"] == "photos")]
 
     a, b = val_photos(new), val_photos(old)
     keys = [c for c in SCORE_COLUMNS if c != "score"]  # the pair and its label
