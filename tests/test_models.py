@@ -114,26 +114,3 @@ def test_weight_histograms_share_edges_and_count_every_weight() -> None:
     with pytest.raises(ValueError, match="different variables"):
         weight_histograms(before, {"conv1/kernel": after["conv1/kernel"]})
 
-
-def test_an_ensemble_tower_gives_the_mean_of_its_towers_cosines() -> None:
-    from lfwsiamese.models import build_ensemble_tower, build_tower
-    from tests.synth import tiny_config
-    cfg = tiny_config().model
-    towers = []
-    for seed in (0, 1):
-        keras.utils.set_random_seed(seed)
-        towers.append(build_tower(cfg, 32))
-    ens = build_ensemble_tower(towers)
-    x = np.random.default_rng(0).random((6, 32, 32, 1), np.float32)
-    e = np.asarray(ens(x))
-    assert e.shape == (6, 2 * cfg.dense_units) and [t.name for t in towers] == ["tower", "tower"]
-
-    def cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-    members = [np.asarray(t(x)) for t in towers]
-    want = np.mean([cos(m[:3], m[3:]) for m in members], axis=0)
-    np.testing.assert_allclose(np.sum(e[:3] * e[3:], -1), want, atol=1e-5)  # unit length: the dot is the cosine
-    with pytest.raises(ConfigError, match="at least two"):
-        build_ensemble_tower(towers[:1])
-    with pytest.raises(ConfigError, match="different inputs"):
-        build_ensemble_tower([towers[0], build_tower(cfg, 40)])

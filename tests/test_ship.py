@@ -165,3 +165,28 @@ def test_an_ensemble_refuses_towers_that_saw_each_others_validation_people(two_t
     with pytest.raises(RunError, match="data.split_seed=0"):
         ship_model([recs[0].path, other], data=data, out=tmp_path / "out", calibrate_photos=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_member_without_weights_ships_from_its_exported_tower(two_towers, tmp_path, monkeypatch) -> None:
+    """Weights stay out of git: a record whose tower was exported before (results/candidates/<run>) joins an
+    ensemble from that file, and the result is the same as from its weights."""
+    import shutil
+    recs, data, results, cache = two_towers
+    monkeypatch.setenv("LFWSIAMESE_CACHE", str(cache))
+    kw = dict(data=data, progress=False, calibrate_photos=False)
+    want = ship_model([r.path for r in recs], out=tmp_path / "from-weights", results=results, **kw)
+    other = tmp_path / "results"
+    for r in recs:
+        shutil.copytree(r.path, other / "runs" / r.path.name, ignore=shutil.ignore_patterns("model.keras"))
+    second = other / "runs" / recs[1].path.name
+    runs = [other / "runs" / r.path.name for r in recs]
+    from lfwsiamese.errors import RunError
+    with pytest.raises(RunError, match="no model.keras .* and no tower exported for it"):
+        ship_model(runs, out=tmp_path / "out", results=other, **kw)
+    (other / "runs" / recs[0].path.name / "model.keras").write_bytes(recs[0].model_path.read_bytes())
+    ship_model(recs[1].path, out=other / "candidates" / second.name, results=results, **kw)
+    got = ship_model(runs, out=tmp_path / "from-file", results=other, **kw)
+    assert "results/candidates" in got["members"][1]["tower"] and "model.keras" in got["members"][0]["tower"]
+    assert got["members"][1]["source_model_sha256"] == sha256_file(recs[1].model_path)
+    np.testing.assert_allclose(got["probe"]["keras_scores"], want["probe"]["keras_scores"], atol=1e-6)
+    assert got["shipped"]["val"] == want["shipped"]["val"]  # (two exports of one model differ in bytes, not scores)

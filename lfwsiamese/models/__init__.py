@@ -12,7 +12,6 @@ from .layers import (
 from .losses import NPairLoss, UnitPair, npair_trainer
 from .towers import (
     build_koch_tower,
-    build_ensemble_tower,
     build_resnet_tower,
     build_siamese,
     build_tower,
@@ -22,4 +21,4 @@ from .towers import (
 )
 from .weights import weight_histograms, weight_snapshot
 
-__all__ = ['PACKAGE', 'AbsDiff', 'ScaledCosine', 'StackPair', 'SplitPair', 'FusedBatchNorm', 'batch_norm', 'initializer', 'build_tower', 'build_koch_tower', 'build_resnet_tower', 'build_ensemble_tower', 'tower_flops', 'build_siamese', 'parameter_counts', 'layer_table', 'load_model', 'weight_snapshot', 'weight_histograms', 'UnitPair', 'NPairLoss', 'npair_trainer']
+__all__ = ['PACKAGE', 'AbsDiff', 'ScaledCosine', 'StackPair', 'SplitPair', 'FusedBatchNorm', 'batch_norm', 'initializer', 'build_tower', 'build_koch_tower', 'build_resnet_tower', 'tower_flops', 'build_siamese', 'parameter_counts', 'layer_table', 'load_model', 'weight_snapshot', 'weight_histograms', 'UnitPair', 'NPairLoss', 'npair_trainer']

@@ -96,25 +96,6 @@ def build_resnet_tower(cfg: ModelConfig, input_size: int) -> keras.Model:
     return keras.Model(inp, _embedding(cfg, x), name="tower")
 
 
-def build_ensemble_tower(towers: list[keras.Model], name: str = "tower") -> keras.Model:
-    """Several trained towers as one: each embedding scaled to unit length, concatenated and divided by the square
-    root of their number, so the cosine of two outputs is the mean of the towers' cosines (`serve.ensemble`).
-    Public Keras layers only (`UnitNormalization`, `Concatenate`, `Rescaling`), so the result exports to ONNX like any
-    tower. The towers keep their weights; each is wrapped under a name of its own, since every record's tower is
-    called "tower"."""
-    if len(towers) < 2:
-        raise ConfigError(f"an ensemble tower needs at least two towers, got {len(towers)}")
-    shapes = {tuple(t.input.shape[1:]) for t in towers}
-    if len(shapes) != 1:
-        raise ConfigError(f"the towers take different inputs {sorted(shapes)}; combine towers trained on the same "
-                          f"crop and size")
-    inp = keras.Input(shapes.pop(), name="image")
-    parts = [layers.UnitNormalization(name=f"unit{k}")(keras.Model(t.input, t.output, name=f"member{k}")(inp))
-             for k, t in enumerate(towers)]
-    out = layers.Rescaling(len(towers) ** -0.5, name="mean_cosine")(layers.Concatenate(name="concat")(parts))
-    return keras.Model(inp, out, name=name)
-
-
 def tower_flops(model: keras.Model) -> int:
     """Multiply-adds x 2 of one image through the tower (convs and dense layers; BN, adds and pooling ignored)."""
     tower = model.get_layer("tower") if any(l.name == "tower" for l in model.layers) else model

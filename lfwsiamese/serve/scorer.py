@@ -161,6 +161,7 @@ class OnnxScorer(Scorer):
         except Exception as e:  # ONNX Runtime raises its own exception types for unreadable files
             raise ShippedModelError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0][:200]}); reinstall "
                                     f"lfwsiamese or ship the model again") from None
+        self.path = Path(path)
         self.input_name = self.session.get_inputs()[0].name
         data = card["config"]["data"]
         self.card = dict(card)

@@ -32,9 +32,9 @@ from ..records.store import find_record, load_record, load_run_model, pairs_from
 from ..training.setup import precision_policy
 from .calibrate import calibrate
 from .card import model_card_markdown
-from .ensemble import EnsembleScorer, mean_head
+from .ensemble import EnsembleScorer, join_towers, mean_head
 from .models import head_spec
-from .scorer import Head, OnnxScorer, Scorer
+from .scorer import OnnxScorer
 from .shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, checked_model_file, read_card, sha256_file, shipped_dir
 
 PROBE_SEED = 20240601
@@ -186,27 +186,56 @@ def ship_model(run: str | os.PathLike | Sequence[str | os.PathLike], data: str |
     return _write_card(card, out)
 
 
-class _KerasTower(Scorer):
-    """A member's Keras tower, scored as the shipped runtime scores (the reference an ensemble export is checked
-    against)."""
+def _tower_card(cfg: Any, run: str, path: Path, head: dict[str, Any], dim: int) -> dict[str, Any]:
+    """The least card an `OnnxScorer` needs to run one member's tower alone (no mirror, no calibration)."""
+    return {"config": cfg.to_dict(), "run": run, "sha256": sha256_file(path), "threshold": 0.5, "head": head,
+            "embedding_dim": dim, "tta_flip": False}
 
-    def __init__(self, tower: Any, like: Scorer, head: dict[str, Any], name: str) -> None:
-        self._tower, self.head, self.name, self.model_id = tower, Head(head), name, name
-        self.pre, self.pixel_scale, self.landmarks = like.pre, like.pixel_scale, like.landmarks
-        self.tta_flip, self.threshold, self.dim = False, 0.5, int(tower.output.shape[-1])
 
-    def tower(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._tower(x, training=False), np.float32)
+def _member_tower(rec: Any, folder: Path, results: str | os.PathLike | None) -> tuple[OnnxScorer, dict[str, Any]]:
+    """One member's tower as ONNX, run alone: exported from the record's weights and checked against Keras on the
+    probe images, or, for a record whose weights are not on this machine, the tower exported for it before
+    (`results/candidates/<run>/`, written by `ship-model --run RUN --out results/candidates/RUN`; checksum checked)."""
+    name = rec.path.name
+    if rec.model_path.is_file():
+        with precision_policy("float32"):
+            model = load_run_model(rec.path)
+        f = folder / f"{name}.onnx"
+        _export_tower(model, f)
+        head, dim = head_spec(model), int(model.get_layer("tower").output.shape[-1])
+        scorer = OnnxScorer(f, _tower_card(rec.config, name, f, head, dim))
+        probes, (ia, ib) = probe_pixels(rec.config.data.size), probe_pairs()
+        v = scorer.embed(probes)
+        k_scores = keras_pair_scores(model, probes, ia, ib, rec.config.data.pixel_scale, False)
+        gap = float(np.max(np.abs(k_scores - scorer.raw_score(v[ia], v[ib]))))
+        if gap > KERAS_TOLERANCE:
+            raise RunError(f"the ONNX export of {name} scores the probe pairs up to {gap:.2e} away from Keras "
+                           f"(tolerance {KERAS_TOLERANCE}); not shipped")
+        return scorer, {"tower": "exported from the record's model.keras", "source_model_sha256":
+                        sha256_file(rec.model_path), "probe_max_abs_diff_keras": gap}
+    cand = results_dir(results) / "candidates" / name
+    if not (cand / CARD_FILE).is_file():
+        raise RunError(f"{rec.path}: no model.keras (weights stay out of git) and no tower exported for it under "
+                       f"{cand}; train the record again (`lfwsiamese sweep PLAN` for its plan) to get its weights")
+    card = read_card(cand)
+    if card["run"] != name or card.get("members"):
+        raise RunError(f"{cand / CARD_FILE} is not the card of {name}'s own tower")
+    f = checked_model_file(cand, card)
+    scorer = OnnxScorer(f, _tower_card(rec.config, name, f, card["head"], int(card["embedding_dim"])))
+    return scorer, {"tower": f"the tower exported before, results/candidates/{name}/{MODEL_FILE}, sha256 "
+                              f"{card['sha256']}", "source_model_sha256": card["source_model_sha256"],
+                    "probe_max_abs_diff_keras": card["probe"]["max_abs_diff_onnx"]}
 
 
 def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | None = None,
                   out: str | os.PathLike | None = None, results: str | os.PathLike | None = None,
                   progress: bool = True, calibrate_photos: bool = True) -> dict[str, Any]:
-    """Ship several records' towers as one ONNX model (`models.build_ensemble_tower`), each run once per face with no
-    mirror image: the cosine of two faces is the mean of the towers' cosines, under the members' mean head
-    (`serve.ensemble`). The records must share their validation pairs (`data.split_seed`) and their inputs. The export
-    is checked against the members' Keras towers on probe images and on the validation and DevTest pairs; the
-    threshold is chosen on the validation pairs, then the calibration is fitted as for one record."""
+    """Ship several records' towers as one ONNX model (`serve.ensemble.join_towers`), each run once per face with no
+    mirror image: the cosine of two faces is the mean of the towers' cosines, under the members' mean head. The
+    records must share their validation pairs (`data.split_seed`) and their inputs. Each member's tower is checked
+    against Keras (`_member_tower`), the joined file against the members run one by one on probe images and on the
+    validation and DevTest pairs; the threshold is chosen on the validation pairs, then the calibration is fitted as
+    for one record."""
     recs = [_view1_record(r) for r in runs]
     first, cfg = recs[0], recs[0].config
     if len({r.path.name for r in recs}) != len(recs):
@@ -222,55 +251,47 @@ def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | N
             raise RunError(f"{r.path.name} sees its faces differently from {first.path.name} (crop, size, pixel scale "
                            f"or images); combine towers trained on the same inputs")
     out = Path(out) if out else shipped_dir()
-    from ..models.towers import build_ensemble_tower  # Keras: only when shipping
-    with precision_policy("float32"):
-        models = [load_run_model(r.path) for r in recs]
-        heads = [head_spec(m) for m in models]
-        head = mean_head(heads)
-        tower = build_ensemble_tower([m.get_layer("tower") for m in models])
-        tower(np.zeros((1, *tower.input.shape[1:]), np.float32))  # Keras' export takes only a model called once
-    members = [{"run": r.path.name, "seed": r.config.seed, "source_model_sha256": sha256_file(r.model_path),
-                "head": h, "epochs": r.metrics.get("epochs_run"), "precision": r.env.get("precision_policy"),
-                "val": _short(r.metrics["val"]), "test": _short(r.metrics["test"])} for r, h in zip(recs, heads)]
-    card: dict[str, Any] = {
-        "format": CARD_FORMAT, "file": MODEL_FILE, "run": first.path.name, "members": members, "tta_flip": False,
-        "config": cfg.to_dict(), "head": head, "embedding_dim": int(tower.output.shape[-1]),
-        "runtime": "onnxruntime (CPU)", "threshold": 0.5,
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / MODEL_FILE
-        _export_tower(tower, onnx_path)
-        card["sha256"], card["bytes"] = sha256_file(onnx_path), onnx_path.stat().st_size
-        scorer = OnnxScorer(onnx_path, card)
-        keras_ref = EnsembleScorer([_KerasTower(m.get_layer("tower"), scorer, h, r.path.name)
-                                    for m, h, r in zip(models, heads, recs)])
-        probes = probe_pixels(cfg.data.size)
-        ia, ib = probe_pairs()
-        kv, ov = keras_ref.embed(probes), scorer.embed(probes)
-        k_scores, o_scores = keras_ref.raw_score(kv[ia], kv[ib]), scorer.raw_score(ov[ia], ov[ib])
-        gap = float(np.max(np.abs(k_scores - o_scores)))
+        built = [_member_tower(r, Path(tmp), results) for r in recs]
+        towers = [t for t, _ in built]
+        head = mean_head([t.head.spec for t in towers])
+        members = [{"run": r.path.name, "seed": r.config.seed, **info, "head": t.head.spec,
+                    "epochs": r.metrics.get("epochs_run"), "precision": r.env.get("precision_policy"),
+                    "val": _short(r.metrics["val"]), "test": _short(r.metrics["test"])}
+                   for r, (t, info) in zip(recs, built)]
+        onnx_path = join_towers([t.path for t in towers], Path(tmp) / MODEL_FILE)
+        card: dict[str, Any] = {
+            "format": CARD_FORMAT, "file": MODEL_FILE, "run": first.path.name, "members": members, "tta_flip": False,
+            "config": cfg.to_dict(), "head": head, "embedding_dim": sum(t.dim for t in towers),
+            "runtime": "onnxruntime (CPU)", "threshold": 0.5, "sha256": sha256_file(onnx_path),
+            "bytes": onnx_path.stat().st_size}
+        scorer, reference = OnnxScorer(onnx_path, card), EnsembleScorer(towers)
+        probes, (ia, ib) = probe_pixels(cfg.data.size), probe_pairs()
+        rv, ov = reference.embed(probes), scorer.embed(probes)
+        r_scores, o_scores = reference.raw_score(rv[ia], rv[ib]), scorer.raw_score(ov[ia], ov[ib])
+        gap = float(np.max(np.abs(r_scores - o_scores)))
         if gap > KERAS_TOLERANCE:
-            raise RunError(f"the ONNX export of the ensemble scores the probe pairs up to {gap:.2e} away from its "
-                           f"Keras towers (tolerance {KERAS_TOLERANCE}); not shipped")
-        card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(v) for v in k_scores],
-                         "max_abs_diff_onnx": gap}
+            raise RunError(f"the joined towers score the probe pairs up to {gap:.2e} away from the towers run one by "
+                           f"one (tolerance {KERAS_TOLERANCE}); not shipped")
+        card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(v) for v in r_scores],
+                         "max_abs_diff_onnx": gap + max(m["probe_max_abs_diff_keras"] for m in members),
+                         "reference": "the members' towers one by one, each checked against its Keras model"}
         store = load_store(cfg.data.images, require_data_dir(data), scorer.pre, progress=progress)
         test_pairs = pairs_from_scores(first.scores)
-        vy = np.array([p.label for p in val_pairs])
-        ty = np.array([p.label for p in test_pairs])
-        val_k, test_k = (_split_scores(keras_ref, store, ps) for ps in (val_pairs, test_pairs))
+        vy, ty = (np.array([p.label for p in ps]) for ps in (val_pairs, test_pairs))
+        val_r, test_r = (_split_scores(reference, store, ps) for ps in (val_pairs, test_pairs))
         val_s, test_s = (_split_scores(scorer, store, ps) for ps in (val_pairs, test_pairs))
-        thr_k, thr = best_threshold(vy, val_k), best_threshold(vy, val_s)
+        thr_r, thr = best_threshold(vy, val_r), best_threshold(vy, val_s)
+        precisions = ", ".join(sorted({str(m["precision"]) for m in members}))
         card.update({
             "threshold": thr, "raw_threshold": thr,
             "threshold_source": "chosen on the members' shared validation pairs, scored by the shipped runtime",
-            "record": {"threshold": thr_k, "precision": f"float32 (Keras; the members were trained in "
-                                                       f"{', '.join(sorted({str(m['precision']) for m in members}))})",
-                       "val": _short(metrics(vy, val_k, thr_k)), "test": _short(metrics(ty, test_k, thr_k))},
+            "record": {"threshold": thr_r, "precision": f"float32 (each tower alone; trained in {precisions})",
+                       "val": _short(metrics(vy, val_r, thr_r)), "test": _short(metrics(ty, test_r, thr_r))},
             "shipped": {"val": _short(metrics(vy, val_s, thr)), "test": _short(metrics(ty, test_s, thr)),
-                        "val_max_abs_diff": float(np.max(np.abs(val_s - val_k))),
-                        "val_mean_abs_diff": float(np.mean(np.abs(val_s - val_k))),
-                        "test_max_abs_diff": float(np.max(np.abs(test_s - test_k)))},
+                        "val_max_abs_diff": float(np.max(np.abs(val_s - val_r))),
+                        "val_mean_abs_diff": float(np.mean(np.abs(val_s - val_r))),
+                        "test_max_abs_diff": float(np.max(np.abs(test_s - test_r)))},
             "view2": None, "versions": _versions(first.env)})
         m = first.metrics
         card["training"] = {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
