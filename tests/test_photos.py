@@ -54,15 +54,14 @@ def test_every_face_is_found_and_no_photo_warns_of_several(decisions) -> None:
 #: calibrated P(same person) is above 0.5. A measured negative result, not a hope: the test asserts that exactly
 #: these pairs are wrong, so a model or pipeline that changes any decision fails here until this list and the
 #: chapter are updated (issue #34 stays open until the list is empty).
-KNOWN_WRONG = {("biden_1.jpg", "obama_3.jpg"), ("obama_1.jpg", "rudd_2.jpg"), ("obama_2.jpg", "rudd_2.jpg"),
-               ("pratt_1.jpg", "rudd_1.jpg")}
+KNOWN_WRONG = {("biden_1.jpg", "obama_3.jpg"), ("collins_1.jpg", "rudd_1.jpg"), ("pratt_1.jpg", "rudd_1.jpg")}
 
 
 def test_every_decision_is_right_except_the_known_wrong_ones(decisions) -> None:
     wrong = {pair for pair, v in decisions.items() if v.same != (person(Path(pair[0])) == person(Path(pair[1])))}
     scores = {pair: round(decisions[pair].score, 3) for pair in wrong ^ KNOWN_WRONG}
     assert wrong == KNOWN_WRONG, f"wrong decisions changed: {scores}"
-    assert len(decisions) - len(wrong) == 24  # README: 24 of the 28 pairs decided right
+    assert len(decisions) - len(wrong) == 25  # README: 25 of the 28 pairs decided right
 
 
 def test_two_people_in_one_photo_warn_and_the_largest_face_is_named(tmp_path: Path, capsys) -> None:
