@@ -25,6 +25,9 @@ LIMITS = (
 )
 
 
+_COUNT = {2: "Two", 3: "Three", 4: "Four"}
+
+
 def _pct(x: Any) -> str:
     return "n/a" if x is None else f"{100 * float(x):.1f}%"
 
@@ -62,7 +65,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
     if members:
         seeds = " and ".join(str(m["seed"]) for m in members)
         model_lines = [
-            f"- {len(members)} Siamese towers of one recipe, trained from seeds {seeds} on the same people, each a "
+            f"- {_COUNT.get(len(members), str(len(members)))} Siamese towers of one recipe, trained from seeds {seeds} on the same people, each a "
             f"{model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim'] // len(members)}-d "
             f"embedding. Each face's embeddings are scaled to unit length and joined ({card['embedding_dim']}-d), so "
             f"the cosine of two faces is the mean of the towers' cosines; a {card['head']['kind']} head with the "
@@ -88,6 +91,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
                   "accuracy on the 1,000 validation pairs) were chosen on validation people only.")
         first_row = "record (training runtime)"
     flip = card.get("tta_flip", cfg["train"]["tta_flip"])
+    against = "the members' towers run one by one" if members else "the record's"
     lines = [
         f"# Model card: {title}",
         "",
@@ -109,11 +113,11 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| {first_row} | {_f(rec['threshold'])} | {_pct(rec['val']['accuracy'])} | "
         f"{_pct(rec['test']['accuracy'])} | {_f(rec['test'].get('auc'), 3)} |",
-        f"| shipped (ONNX Runtime) | {_f(card['threshold'])} | {_pct(sh['val']['accuracy'])} | "
+        f"| shipped (ONNX Runtime) | {_f(n['raw_threshold'])} | {_pct(sh['val']['accuracy'])} | "
         f"{_pct(sh['test']['accuracy'])} | {_f(sh['test'].get('auc'), 3)} |",
         "",
         f"- View 2 (LFW's 10-fold test): {view2}.",
-        f"- The shipped runtime's validation scores differ from the record's by at most {_f(n['val_max_abs_diff'], 5)}; "
+        f"- The shipped runtime's validation scores differ from {against} by at most {_f(n['val_max_abs_diff'], 5)}; "
         f"its threshold on the head's score, {_f(n['raw_threshold'])}, was {card['threshold_source']}.",
         "",
         *_alignment_lines(card),

@@ -308,7 +308,8 @@ def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | N
 
 
 def _write_card(card: dict[str, Any], out: Path) -> dict[str, Any]:
-    card = json.loads(json.dumps(card, default=str))  # as it will be read back (tuples become lists)
+    # as it will be read back (tuples become lists, keys sorted), so MODEL_CARD.md lists things in model.json's order
+    card = json.loads(json.dumps(card, default=str, sort_keys=True))
     atomic_write_json(out / CARD_FILE, card)
     atomic_write_text(out / "MODEL_CARD.md", model_card_markdown(card))
     return card
