@@ -34,7 +34,7 @@ from .calibrate import calibrate
 from .card import model_card_markdown
 from .ensemble import EnsembleScorer, join_towers, mean_head
 from .models import head_spec
-from .scorer import OnnxScorer
+from .scorer import OnnxScorer, Scorer
 from .shipped import CARD_FILE, CARD_FORMAT, MODEL_FILE, checked_model_file, read_card, sha256_file, shipped_dir
 
 PROBE_SEED = 20240601
@@ -74,16 +74,14 @@ def keras_pair_scores(model: Any, pixels: np.ndarray, ia: np.ndarray, ib: np.nda
 
 
 def _export_tower(model: Any, path: Path) -> None:
-    """The Siamese model's tower (or, given a tower itself, that) as ONNX."""
     try:
         import tf2onnx  # noqa: F401  (Keras' ONNX export uses it)
     except ImportError:
         raise RunError("exporting to ONNX needs tf2onnx: pip install 'lfwsiamese[ship]' (or tf2onnx onnx)") from None
-    tower = model if model.name == "tower" else model.get_layer("tower")
-    tower.export(str(path), format="onnx", verbose=False)
+    model.get_layer("tower").export(str(path), format="onnx", verbose=False)
 
 
-def _split_scores(scorer: OnnxScorer, store: Any, pairs: list) -> np.ndarray:
+def _split_scores(scorer: Scorer, store: Any, pairs: list) -> np.ndarray:
     a, b, _ = store.rows(pairs)
     used = np.unique(np.concatenate([a, b]))
     views = scorer.embed(store.array[used])
@@ -102,6 +100,14 @@ def _view2(cfg: Any, results: str | os.PathLike | None) -> dict[str, Any] | None
 
 def _short(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in ("n_pairs", "accuracy", "accuracy_at_0.5", "auc", "eer", "tar_at_far_1e-2") if k in m}
+
+
+def _training(cfg: Any, m: dict[str, Any], epochs: Any, seed: Any) -> dict[str, Any]:
+    """The card's training entry: protocol, people and images from the (first) record's metrics; an ensemble's epochs
+    and seeds are lists, one per member."""
+    return {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
+            "sampling": cfg.data.sampling, "people": m.get("train_people_count"), "images": m.get("train_images_count"),
+            "validation_people": m.get("val_people_count"), "epochs": epochs, "loss": cfg.train.loss, "seed": seed}
 
 
 def _view1_record(run: str | os.PathLike) -> Any:
@@ -172,10 +178,7 @@ def ship_model(run: str | os.PathLike | Sequence[str | os.PathLike], data: str |
                            "test_max_abs_diff": float(np.max(np.abs(test_s - test_df["score"].to_numpy())))}
         card["view2"] = _view2(cfg, results)
         m = rec.metrics
-        card["training"] = {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
-                            "sampling": cfg.data.sampling, "people": m.get("train_people_count"),
-                            "images": m.get("train_images_count"), "validation_people": m.get("val_people_count"),
-                            "epochs": m.get("epochs_run"), "loss": cfg.train.loss, "seed": cfg.seed}
+        card["training"] = _training(cfg, m, m.get("epochs_run"), cfg.seed)
         card["versions"] = _versions(rec.env)
         card["raw_threshold"] = thr
         if calibrate_photos:
@@ -293,12 +296,8 @@ def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | N
                         "val_mean_abs_diff": float(np.mean(np.abs(val_s - val_r))),
                         "test_max_abs_diff": float(np.max(np.abs(test_s - test_r)))},
             "view2": None, "versions": _versions(first.env)})
-        m = first.metrics
-        card["training"] = {"protocol": "LFW View 1: trained on peopleDevTrain only, tested on pairsDevTest",
-                            "sampling": cfg.data.sampling, "people": m.get("train_people_count"),
-                            "images": m.get("train_images_count"), "validation_people": m.get("val_people_count"),
-                            "epochs": [mb["epochs"] for mb in members], "loss": cfg.train.loss,
-                            "seed": [mb["seed"] for mb in members]}
+        card["training"] = _training(cfg, first.metrics, [mb["epochs"] for mb in members],
+                                     [mb["seed"] for mb in members])
         if calibrate_photos:
             card.update(calibrate(scorer, card, val_pairs, data, results, progress))
             card["threshold"] = card["calibration"]["threshold"]
