@@ -113,4 +113,3 @@ def test_weight_histograms_share_edges_and_count_every_weight() -> None:
     assert sum(h["conv1/bias"]["before"]) == 4  # a constant variable still gets a valid range
     with pytest.raises(ValueError, match="different variables"):
         weight_histograms(before, {"conv1/kernel": after["conv1/kernel"]})
-
