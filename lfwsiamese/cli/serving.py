@@ -86,7 +86,7 @@ def cmd_model_card(args: argparse.Namespace) -> int:
 
 
 def cmd_ship_model(args: argparse.Namespace) -> int:
-    from ..serve.card import card_numbers
+    from ..serve.card import card_numbers, reference_name
     from ..serve.scorer import member_runs
     from ..serve.shipped import shipped_dir
     if args.calibrate:
@@ -107,8 +107,7 @@ def cmd_ship_model(args: argparse.Namespace) -> int:
         print(f"shipped {' + '.join(member_runs(card))} -> {args.out or shipped_dir()} ({n['megabytes']:.1f} MB, "
               f"sha256 {card['sha256'][:16]}...)")
         print(f"  probe pairs: ONNX vs Keras max difference {card['probe']['max_abs_diff_onnx']:.1e}")
-        against = "the members' Keras towers" if card.get("members") else "the record's"
-        print(f"  validation scores vs {against}: max difference {n['val_max_abs_diff']:.2e}")
+        print(f"  validation scores vs {reference_name(card)}: max difference {n['val_max_abs_diff']:.2e}")
         print(f"  head threshold {n['raw_threshold']:.4f} ({card['threshold_source']}); the record's "
               f"{n['record_threshold']:.4f}")
     cal = card["calibration"]

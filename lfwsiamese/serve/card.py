@@ -28,6 +28,12 @@ LIMITS = (
 _COUNT = {2: "Two", 3: "Three", 4: "Four"}
 
 
+def reference_name(card: dict[str, Any]) -> str:
+    """What the shipped runtime's scores were checked against: the record's own, or an ensemble's members run one by
+    one (each of them checked against its Keras model)."""
+    return "the members' towers run one by one" if card.get("members") else "the record's"
+
+
 def _pct(x: Any) -> str:
     return "n/a" if x is None else f"{100 * float(x):.1f}%"
 
@@ -65,9 +71,9 @@ def model_card_markdown(card: dict[str, Any]) -> str:
     if members:
         seeds = " and ".join(str(m["seed"]) for m in members)
         model_lines = [
-            f"- {_COUNT.get(len(members), str(len(members)))} Siamese towers of one recipe, trained from seeds {seeds} on the same people, each a "
-            f"{model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim'] // len(members)}-d "
-            f"embedding. Each face's embeddings are scaled to unit length and joined ({card['embedding_dim']}-d), so "
+            f"- {_COUNT.get(len(members), str(len(members)))} Siamese towers of one recipe, trained from seeds {seeds} "
+            f"on the same people, each a {model['arch']} tower (filters {model['filters']}) giving a "
+            f"{card['embedding_dim'] // len(members)}-d embedding. Each face's embeddings are scaled to unit length and joined ({card['embedding_dim']}-d), so "
             f"the cosine of two faces is the mean of the towers' cosines; a {card['head']['kind']} head with the "
             f"towers' mean scale and offset gives P(same person). Loss `{tr['loss']}`.",
             f"- Shipped as one ONNX file ({n['megabytes']:.1f} MB, sha256 `{card['sha256'][:16]}...`), run with "
@@ -78,7 +84,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         chosen = ("- Nothing was chosen on DevTest: two towers replaced one tower and its mirror image by a rule fixed "
                   "beforehand, on the validation people's photos (`lfwsiamese ensemble-experiment`), and the threshold "
                   "(maximum accuracy on the 1,000 validation pairs) on validation people too.")
-        first_row = "members' Keras towers (float32)"
+        first_row = "members' towers, one by one"
     else:
         model_lines = [
             f"- Siamese network: a {model['arch']} tower (filters {model['filters']}) giving a {card['embedding_dim']}-d "
@@ -91,7 +97,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
                   "accuracy on the 1,000 validation pairs) were chosen on validation people only.")
         first_row = "record (training runtime)"
     flip = card.get("tta_flip", cfg["train"]["tta_flip"])
-    against = "the members' towers run one by one" if members else "the record's"
+    against = reference_name(card)
     lines = [
         f"# Model card: {title}",
         "",

@@ -73,6 +73,29 @@ def keras_pair_scores(model: Any, pixels: np.ndarray, ia: np.ndarray, ib: np.nda
     return s
 
 
+def _probe_scores(scorer: Scorer, size: int) -> np.ndarray:
+    """A scorer's head scores of the probe pairs."""
+    v = scorer.embed(probe_pixels(size))
+    ia, ib = probe_pairs()
+    return scorer.raw_score(v[ia], v[ib])
+
+
+def _keras_probe_scores(model: Any, cfg: Any, tta_flip: bool) -> np.ndarray:
+    """The Siamese Keras model's scores of the probe pairs, as training scored them."""
+    ia, ib = probe_pairs()
+    return keras_pair_scores(model, probe_pixels(cfg.data.size), ia, ib, cfg.data.pixel_scale, tta_flip)
+
+
+def _probe_gap(reference: np.ndarray, scorer: Scorer, size: int, what: str, against: str) -> float:
+    """The largest difference between `reference` and `scorer`'s scores of the probe pairs; past `KERAS_TOLERANCE`
+    nothing is shipped."""
+    gap = float(np.max(np.abs(reference - _probe_scores(scorer, size))))
+    if gap > KERAS_TOLERANCE:
+        raise RunError(f"{what} scores the probe pairs up to {gap:.2e} away from {against} (tolerance "
+                       f"{KERAS_TOLERANCE}); not shipped")
+    return gap
+
+
 def _export_tower(model: Any, path: Path) -> None:
     try:
         import tf2onnx  # noqa: F401  (Keras' ONNX export uses it)
@@ -148,15 +171,8 @@ def ship_model(run: str | os.PathLike | Sequence[str | os.PathLike], data: str |
         card["bytes"] = onnx_path.stat().st_size
         scorer = OnnxScorer(onnx_path, card)
         # 1. the exported tower against Keras, on probe images
-        probes = probe_pixels(cfg.data.size)
-        ia, ib = probe_pairs()
-        k_scores = keras_pair_scores(model, probes, ia, ib, cfg.data.pixel_scale, cfg.train.tta_flip)
-        views = scorer.embed(probes)
-        o_scores = scorer.raw_score(views[ia], views[ib])
-        gap = float(np.max(np.abs(k_scores - o_scores)))
-        if gap > KERAS_TOLERANCE:
-            raise RunError(f"the ONNX export of {rec.path.name} scores the probe pairs up to {gap:.2e} away from Keras "
-                           f"(tolerance {KERAS_TOLERANCE}); not shipped")
+        k_scores = _keras_probe_scores(model, cfg, cfg.train.tta_flip)
+        gap = _probe_gap(k_scores, scorer, cfg.data.size, f"the ONNX export of {rec.path.name}", "Keras")
         card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(s) for s in k_scores],
                          "max_abs_diff_onnx": gap}
         # 2. the record's own pairs through the shipped runtime
@@ -207,13 +223,8 @@ def _member_tower(rec: Any, folder: Path, results: str | os.PathLike | None) -> 
         _export_tower(model, f)
         head, dim = head_spec(model), int(model.get_layer("tower").output.shape[-1])
         scorer = OnnxScorer(f, _tower_card(rec.config, name, f, head, dim))
-        probes, (ia, ib) = probe_pixels(rec.config.data.size), probe_pairs()
-        v = scorer.embed(probes)
-        k_scores = keras_pair_scores(model, probes, ia, ib, rec.config.data.pixel_scale, False)
-        gap = float(np.max(np.abs(k_scores - scorer.raw_score(v[ia], v[ib]))))
-        if gap > KERAS_TOLERANCE:
-            raise RunError(f"the ONNX export of {name} scores the probe pairs up to {gap:.2e} away from Keras "
-                           f"(tolerance {KERAS_TOLERANCE}); not shipped")
+        gap = _probe_gap(_keras_probe_scores(model, rec.config, False), scorer, rec.config.data.size,
+                         f"the ONNX export of {name}", "Keras")
         return scorer, {"tower": "exported from the record's model.keras", "source_model_sha256":
                         sha256_file(rec.model_path), "probe_max_abs_diff_keras": gap}
     cand = results_dir(results) / "candidates" / name
@@ -269,13 +280,8 @@ def ship_ensemble(runs: Sequence[str | os.PathLike], data: str | os.PathLike | N
             "runtime": "onnxruntime (CPU)", "threshold": 0.5, "sha256": sha256_file(onnx_path),
             "bytes": onnx_path.stat().st_size}
         scorer, reference = OnnxScorer(onnx_path, card), EnsembleScorer(towers)
-        probes, (ia, ib) = probe_pixels(cfg.data.size), probe_pairs()
-        rv, ov = reference.embed(probes), scorer.embed(probes)
-        r_scores, o_scores = reference.raw_score(rv[ia], rv[ib]), scorer.raw_score(ov[ia], ov[ib])
-        gap = float(np.max(np.abs(r_scores - o_scores)))
-        if gap > KERAS_TOLERANCE:
-            raise RunError(f"the joined towers score the probe pairs up to {gap:.2e} away from the towers run one by "
-                           f"one (tolerance {KERAS_TOLERANCE}); not shipped")
+        r_scores = _probe_scores(reference, cfg.data.size)
+        gap = _probe_gap(r_scores, scorer, cfg.data.size, "the joined towers", "the towers run one by one")
         card["probe"] = {"seed": PROBE_SEED, "n_images": PROBE_IMAGES, "keras_scores": [float(v) for v in r_scores],
                          "max_abs_diff_onnx": gap + max(m["probe_max_abs_diff_keras"] for m in members),
                          "reference": "the members' towers one by one, each checked against its Keras model"}
